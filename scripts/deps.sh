@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian 12 packages closehook builds and tests with.
+# Idempotent: packages already present are not reinstalled; runs with no stdin.
+set -euo pipefail
+
+packages=(build-essential cmake pkg-config clang
+          libh2o-evloop-dev libcurl4-openssl-dev libyajl-dev libssl-dev
+          libsqlite3-dev libcriterion-dev python3 openssl)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+echo "deps: installing ${missing[*]}" >&2
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null

@@ -1,0 +1,54 @@
+/* close_client: builds Close API requests and classifies the answers.
+ *
+ * One close_client per delivery worker thread (it owns a libcurl easy handle,
+ * so connections are kept alive and reused); never shared between threads.
+ * Auth: an API key is sent as HTTP Basic with the key as user and an empty
+ * password; an OAuth token as "Authorization: Bearer". Every request carries
+ * "User-Agent: closehook/<version>". Secrets never reach an error message. */
+#ifndef CLOSEHOOK_CLOSE_CLIENT_H
+#define CLOSEHOOK_CLOSE_CLIENT_H
+
+#include <stddef.h>
+
+#include "config.h"
+
+typedef struct close_client close_client;
+
+typedef enum {
+    CLOSE_OK,        /* 2xx */
+    CLOSE_TRANSIENT, /* 429, 5xx, timeout, connection/DNS error: retry later */
+    CLOSE_PERMANENT  /* other 4xx: dead letter with Close's body */
+} close_class;
+
+typedef struct close_response {
+    long status;       /* HTTP status; 0 when no answer came (err says why) */
+    char *body;        /* malloc'ed, NUL-terminated; may be NULL */
+    size_t body_len;
+    double retry_after_s; /* from a 429's body rate_reset or Retry-After; 0 if none */
+    char err[256];     /* transport error text when status == 0 */
+} close_response;
+
+close_client *close_client_new(const char *base_url, long timeout_ms);
+void close_client_free(close_client *c);
+
+/* PUT {base}/api/v1/activity/meeting/{id}/ with body_json. Returns the class. */
+close_class close_client_put_meeting(close_client *c, const credential *cred, const char *activity_id,
+                                     const char *body_json, close_response *res);
+
+/* GET {base}/api/v1/activity/meeting/?{query}; query already URL-encoded. */
+close_class close_client_list_meetings(close_client *c, const credential *cred, const char *query,
+                                       close_response *res);
+
+/* GET {base}/api/v1/activity/meeting/{id}/ */
+close_class close_client_get_meeting(close_client *c, const credential *cred, const char *activity_id,
+                                     close_response *res);
+
+/* Class of an HTTP status (0 = no answer). */
+close_class close_classify(long status);
+
+void close_response_clear(close_response *res);
+
+/* URL-encodes s for a query value; malloc'ed. */
+char *close_client_escape(close_client *c, const char *s);
+
+#endif

@@ -1,0 +1,94 @@
+/* config: loads and validates closehook's JSON config (comments allowed).
+ *
+ * Secrets are given only by reference, "env:NAME" or "file:/path", and are
+ * resolved at load time; the resolved text lives only in this struct and is
+ * registered with log_register_secret. Every error names the file, the key and
+ * the problem ("closehook.json: routes[1].credential: no credential named
+ * \"sales\""), and config_load reports all errors it finds, not just the first.
+ * Loaded once on the main thread; read-only afterwards and shared by all threads.
+ *
+ * Top-level keys (all optional but "routes"):
+ *   "listen":      [{"host": "0.0.0.0", "port": 8080}]     (default 127.0.0.1:8080)
+ *   "threads":     event-loop threads, 0 = one per core       (default 0)
+ *   "body_limit":  max request body bytes                     (default 1048576)
+ *   "store":       {"path": "closehook.db"}                   (default "closehook.db")
+ *   "close":       {"base_url": "https://api.close.com", "timeout_ms": 10000}
+ *   "delivery":    {"workers": 2, "retry_initial_ms": 1000, "retry_max_ms": 300000,
+ *                   "max_age_s": 259200}
+ *   "resolve":     {"window_s": 7200}  how far from the sender's start time a Close
+ *                   meeting may start and still match
+ *   "credentials": {"NAME": {"api_key": "env:…"} | {"bearer_token": "file:…"}}
+ *   "routes":      [{"name", "source", "secret", "credential", "rules", …source keys}]
+ * A credential whose env variable is unset or whose file is missing is not an
+ * error: it is "absent", and routes using it run in dry-run (logged at load). */
+#ifndef CLOSEHOOK_CONFIG_H
+#define CLOSEHOOK_CONFIG_H
+
+#include <stddef.h>
+
+#include "mapping.h"
+#include "source/source.h"
+
+typedef struct config_listener {
+    char *host;
+    int port;
+} config_listener;
+
+typedef enum { CREDENTIAL_API_KEY, CREDENTIAL_BEARER } credential_kind;
+
+typedef struct credential {
+    char *name;
+    credential_kind kind;
+    char *secret_ref; /* "env:CLOSE_API_KEY": safe to print */
+    char *secret;     /* resolved; NULL when absent (dry-run) */
+} credential;
+
+typedef struct route {
+    char *name;        /* URL path segment: POST /hooks/<name> */
+    char *source_name;
+    source *source;
+    char *secret_ref;  /* safe to print; NULL when the route has no "secret" */
+    credential *credential; /* borrowed from config.credentials */
+    mapping_rules rules;
+} route;
+
+typedef struct config {
+    char *path;
+    config_listener *listeners;
+    size_t nlisteners;
+    int threads;
+    size_t body_limit;
+    char *store_path;
+    char *close_base_url;   /* no trailing slash */
+    long close_timeout_ms;
+    int delivery_workers;
+    long retry_initial_ms;
+    long retry_max_ms;
+    long max_age_s;
+    long resolve_window_s;
+    credential *credentials;
+    size_t ncredentials;
+    route *routes;
+    size_t nroutes;
+} config;
+
+/* Loads path. Returns a config, or NULL with every problem written to err (one
+ * per line, each "FILE: KEY: PROBLEM"). */
+config *config_load(const char *path, char *err, size_t errlen);
+void config_free(config *cfg);
+
+/* Looks a route up by its URL name (len bytes, not NUL-terminated). */
+const route *config_find_route(const config *cfg, const char *name, size_t len);
+const credential *config_find_credential(const config *cfg, const char *name);
+
+/* Writes the effective config as JSON to stdout, secrets shown only by reference
+ * ("env:NAME" plus whether it resolved), for `--print-config` and check-config. */
+void config_print(const config *cfg);
+
+/* Resolves "env:NAME" / "file:/path" (file contents with one trailing newline
+ * stripped). Returns malloc'ed text; NULL with *absent=1 when the variable is
+ * unset / the file missing; NULL with *absent=0 and err filled when the
+ * reference is malformed (e.g. an inline secret). */
+char *config_resolve_secret(const char *ref, int *absent, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,135 @@
+/* log: structured JSON lines on stderr. Operators feed these to a collector,
+ * so every line is one complete JSON object written with a single write(2),
+ * and no registered secret can appear in one. */
+#include "log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+
+#define LOG_MAX_SECRETS 64
+/* Shorter values would redact ordinary words and numbers from every line. */
+#define LOG_MIN_SECRET_LEN 4
+
+static log_level min_level = LOG_INFO;
+static pthread_mutex_t secrets_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *secrets[LOG_MAX_SECRETS];
+static size_t nsecrets;
+
+void log_set_level(log_level min)
+{
+    min_level = min;
+}
+
+void log_register_secret(const char *secret)
+{
+    if (secret == NULL || strlen(secret) < LOG_MIN_SECRET_LEN)
+        return;
+    pthread_mutex_lock(&secrets_lock);
+    if (nsecrets < LOG_MAX_SECRETS)
+        secrets[nsecrets++] = strdup(secret);
+    pthread_mutex_unlock(&secrets_lock);
+}
+
+void log_forget_secrets(void)
+{
+    pthread_mutex_lock(&secrets_lock);
+    for (size_t i = 0; i < nsecrets; i++)
+        free(secrets[i]);
+    nsecrets = 0;
+    pthread_mutex_unlock(&secrets_lock);
+}
+
+/* Returns a malloc'ed copy of s with every registered secret replaced, or NULL
+ * when s holds none (the common case costs one strstr per secret). */
+static char *redact(const char *s)
+{
+    char *out = NULL;
+    pthread_mutex_lock(&secrets_lock);
+    for (size_t i = 0; i < nsecrets; i++) {
+        const char *cur = out ? out : s;
+        if (strstr(cur, secrets[i]) == NULL)
+            continue;
+        size_t slen = strlen(secrets[i]), clen = strlen(cur);
+        char *next = malloc(clen + 16 * (clen / slen + 1) + 1);
+        if (next == NULL)
+            break;
+        char *w = next;
+        for (const char *p = cur;;) {
+            const char *hit = strstr(p, secrets[i]);
+            if (hit == NULL) {
+                strcpy(w, p);
+                break;
+            }
+            memcpy(w, p, (size_t)(hit - p));
+            w += hit - p;
+            memcpy(w, "[redacted]", 10);
+            w += 10;
+            p = hit + slen;
+        }
+        free(out);
+        out = next;
+    }
+    pthread_mutex_unlock(&secrets_lock);
+    return out;
+}
+
+static void gen_field(yajl_gen g, const char *value)
+{
+    if (value == NULL) {
+        yajl_gen_null(g);
+        return;
+    }
+    char *clean = redact(value);
+    json_gen_str(g, clean ? clean : value);
+    free(clean);
+}
+
+void log_write(log_level level, const char *msg, ...)
+{
+    static const char *names[] = {"debug", "info", "warn", "error"};
+    if (level < min_level)
+        return;
+
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    struct tm tm;
+    gmtime_r(&tv.tv_sec, &tm);
+    char when[40];
+    size_t n = strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(when + n, sizeof(when) - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+
+    yajl_gen g = json_gen_new();
+    if (g == NULL)
+        return;
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, "time", when);
+    json_gen_kv_str(g, "level", names[level]);
+    json_gen_str(g, "msg");
+    gen_field(g, msg);
+    va_list ap;
+    va_start(ap, msg);
+    for (const char *key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *)) {
+        json_gen_str(g, key);
+        gen_field(g, va_arg(ap, const char *));
+    }
+    va_end(ap);
+    yajl_gen_map_close(g);
+
+    size_t len;
+    char *line = json_gen_take(g, &len);
+    yajl_gen_free(g);
+    if (line == NULL)
+        return;
+    line[len] = '\n'; /* json_gen_take left room: the NUL becomes the newline */
+    ssize_t ignored = write(STDERR_FILENO, line, len + 1);
+    (void)ignored;
+    free(line);
+}

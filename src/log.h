@@ -1,0 +1,24 @@
+/* log: one JSON object per line on stderr, never a secret.
+ *
+ * Every line carries "time" (RFC 3339 UTC, ms), "level" and "msg", then the
+ * caller's string fields. Secrets registered with log_register_secret are
+ * replaced by "[redacted]" in any field as a last line of defence; callers
+ * must still never pass one. Safe from any thread; each line is one write(2). */
+#ifndef CLOSEHOOK_LOG_H
+#define CLOSEHOOK_LOG_H
+
+typedef enum { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR } log_level;
+
+void log_set_level(log_level min);
+
+/* Remembers a secret's text (copied) so no log line can ever contain it.
+ * Values shorter than 4 bytes are ignored (they would redact ordinary words). */
+void log_register_secret(const char *secret);
+void log_forget_secrets(void);
+
+/* Writes one line: msg then key/value string pairs, terminated by a NULL key.
+ * A NULL value is written as JSON null. Example:
+ *     log_write(LOG_INFO, "queued", "route", "zoom", "id", "42", NULL); */
+void log_write(log_level level, const char *msg, ...);
+
+#endif

@@ -1,0 +1,87 @@
+/* queue: the durable store between acceptance and delivery (SQLite, WAL).
+ *
+ * Accepting side: event-loop threads hand a queue_job to queue_submit() and
+ * return at once; one writer thread commits every job waiting at that moment in
+ * one transaction (group commit: one fsync per batch), then calls each job's
+ * on_done from the writer thread. Only after on_done may the sender get its 2xx.
+ * A job whose dedup key is already stored is answered QUEUE_DUPLICATE and not
+ * stored again.
+ *
+ * Delivering side: workers claim due rows (pending -> inflight) and settle them
+ * (done, retry later, dead). queue_open() puts rows left inflight by a crash back
+ * to pending: delivery is at-least-once. All functions are thread-safe.
+ *
+ * Row: id, route, credential, dedup_key (unique when not NULL), payload
+ * (update.h's JSON), state, attempts, created_at, next_attempt_at, last_error. */
+#ifndef CLOSEHOOK_QUEUE_H
+#define CLOSEHOOK_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct queue queue;
+
+typedef enum { QUEUE_ACCEPTED, QUEUE_DUPLICATE, QUEUE_FAILED } queue_result;
+
+typedef struct queue_job queue_job;
+struct queue_job {
+    /* filled by the caller; strings borrowed until on_done returns */
+    const char *route;
+    const char *credential;
+    const char *dedup_key; /* NULL: never a duplicate */
+    const char *payload;
+    /* filled by the writer thread before on_done */
+    queue_result result;
+    int64_t id;            /* the new row, or the existing one for a duplicate */
+    char error[128];       /* for QUEUE_FAILED */
+    /* called once, on the writer thread, after the commit (or its failure) */
+    void (*on_done)(queue_job *job);
+    queue_job *next;       /* private to the queue */
+};
+
+typedef struct queue_row {
+    int64_t id;
+    char *route;
+    char *credential;
+    char *dedup_key;
+    char *payload;
+    int attempts;          /* including the current one once claimed */
+    int64_t created_at;    /* unix ms */
+} queue_row;
+
+typedef struct queue_counts {
+    long pending, inflight, done, dead;
+} queue_counts;
+
+/* Opens (creating) the store and starts the writer thread. NULL with err. */
+queue *queue_open(const char *path, char *err, size_t errlen);
+/* Stops the writer after committing what was submitted, then closes. */
+void queue_close(queue *q);
+
+/* Hands a job to the writer thread; on_done will be called exactly once. */
+void queue_submit(queue *q, queue_job *job);
+/* queue_submit and wait for the result (tools and tests). */
+queue_result queue_submit_wait(queue *q, queue_job *job);
+
+/* Called (from the writer thread) after each batch that stored new rows, so
+ * delivery can wake up. */
+void queue_set_notify(queue *q, void (*fn)(void *arg), void *arg);
+
+/* Claims the oldest pending row due at now_ms. 1 with *row filled (free with
+ * queue_row_clear), 0 when nothing is due, -1 on a store error. *next_due_ms is
+ * set to the earliest future next_attempt_at (or -1) when 0 is returned. */
+int queue_claim(queue *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms);
+int queue_mark_done(queue *q, int64_t id);
+int queue_mark_retry(queue *q, int64_t id, int64_t next_attempt_ms, const char *error);
+int queue_mark_dead(queue *q, int64_t id, const char *error);
+void queue_row_clear(queue_row *row);
+
+int queue_counts_get(queue *q, queue_counts *out);
+
+/* Calls fn for each dead row, oldest first (route NULL = all routes). */
+typedef void (*queue_row_fn)(const queue_row *row, const char *last_error, void *arg);
+int queue_list_dead(queue *q, const char *route, queue_row_fn fn, void *arg);
+/* Dead -> pending, due now, attempts reset. Returns rows changed or -1. */
+long queue_replay(queue *q, int64_t id /* 0 = all */, const char *route);
+
+#endif

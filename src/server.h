@@ -1,0 +1,25 @@
+/* server: the inbound HTTP side on libh2o-evloop.
+ *
+ * One event loop per thread, each with its own SO_REUSEPORT listen socket per
+ * listener. POST /hooks/<route> runs the route's source (source.h), mapping and
+ * queue; the 202 is sent from the loop thread only after the queue's writer has
+ * committed the row. GET /healthz (process alive), GET /readyz (503 once
+ * stopping). Every answer has a Content-Length so keep-alive holds.
+ * Called from the main thread; server_run blocks until server_stop. */
+#ifndef CLOSEHOOK_SERVER_H
+#define CLOSEHOOK_SERVER_H
+
+#include "config.h"
+#include "queue.h"
+
+typedef struct server server;
+
+/* Binds the listeners. NULL with err filled (address in use, bad host). */
+server *server_create(const config *cfg, queue *q, char *err, size_t errlen);
+/* Runs the event loops until server_stop; returns 0 on a clean stop. */
+int server_run(server *s);
+/* Async-signal-safe: asks the loops to finish. */
+void server_stop(server *s);
+void server_free(server *s);
+
+#endif

@@ -1,0 +1,38 @@
+/* update: a close_update, what one accepted webhook will do in Close, and its
+ * serialized form, which is the queue row's payload.
+ *
+ * mapping builds it on the request thread; queue stores update_serialize()'s
+ * text; delivery reads it back with update_parse(). Strings are malloc'ed and
+ * owned by the struct. */
+#ifndef CLOSEHOOK_UPDATE_H
+#define CLOSEHOOK_UPDATE_H
+
+#include <stddef.h>
+
+typedef enum { NOTE_REPLACE, NOTE_APPEND } note_mode;
+
+typedef struct close_update {
+    char *activity_id;       /* explicit Close id; NULL means resolve must find it */
+    char *body_json;         /* the PUT body: {"outcome_id":…, "user_note_html":…} */
+    note_mode note_mode;
+
+    /* what resolve may use when activity_id is NULL (copied from the event) */
+    char *zoom_meeting_id;
+    char *join_url;
+    char *calendar_event_id;
+    char *ical_uid;
+    char *start_time;
+
+    /* for logs and dead letters */
+    char *sender;
+    char *event_type;
+    int rule_index;          /* 0-based index of the rule that matched */
+} close_update;
+
+/* JSON text for the queue; malloc'ed, NULL on out of memory. */
+char *update_serialize(const close_update *u);
+/* Reads update_serialize()'s text back. Returns 0, or -1 with err filled. */
+int update_parse(const char *text, size_t len, close_update *out, char *err, size_t errlen);
+void update_clear(close_update *u);
+
+#endif
