@@ -30,6 +30,7 @@ struct queue_job {
     const char *credential;
     const char *dedup_key; /* NULL: never a duplicate */
     const char *payload;
+    void *owner;           /* the caller's context; the queue never touches it */
     /* filled by the writer thread before on_done */
     queue_result result;
     int64_t id;            /* the new row, or the existing one for a duplicate */

@@ -1,0 +1,277 @@
+/* close_client: the only place that speaks HTTP to Close. Keeping the libcurl
+ * details (auth forms, headers, rate-limit hints, error text) here lets
+ * delivery and resolve reason in terms of "ok / retry / give up". */
+#include "close_client.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+
+#ifndef CLOSEHOOK_VERSION
+#define CLOSEHOOK_VERSION "dev"
+#endif
+
+/* Close's largest answers are meeting lists of 100 items with trimmed fields
+ * (well under 1 MiB); anything past 8 MiB is a misbehaving proxy, not Close. */
+#define CLOSE_MAX_BODY (8u * 1024u * 1024u)
+
+/* How long a request may wait for a connection before the whole request
+ * timeout applies; Close answers within a few hundred ms from anywhere. */
+#define CLOSE_CONNECT_TIMEOUT_MS 5000L
+
+#define CLOSE_MEETING_PATH "/api/v1/activity/meeting/"
+
+struct close_client {
+    CURL *curl;
+    char *base_url;
+    long timeout_ms;
+};
+
+typedef struct body_buf {
+    char *data;
+    size_t len, cap;
+    int overflow;
+} body_buf;
+
+close_client *close_client_new(const char *base_url, long timeout_ms)
+{
+    close_client *c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    c->curl = curl_easy_init();
+    c->base_url = strdup(base_url);
+    c->timeout_ms = timeout_ms;
+    if (c->curl == NULL || c->base_url == NULL) {
+        close_client_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void close_client_free(close_client *c)
+{
+    if (c == NULL)
+        return;
+    if (c->curl != NULL)
+        curl_easy_cleanup(c->curl);
+    free(c->base_url);
+    free(c);
+}
+
+close_class close_classify(long status)
+{
+    if (status >= 200 && status < 300)
+        return CLOSE_OK;
+    if (status == 0 || status == 408 || status == 429 || (status >= 500 && status < 600))
+        return CLOSE_TRANSIENT;
+    return CLOSE_PERMANENT;
+}
+
+void close_response_clear(close_response *res)
+{
+    if (res == NULL)
+        return;
+    free(res->body);
+    memset(res, 0, sizeof(*res));
+}
+
+char *close_client_escape(close_client *c, const char *s)
+{
+    char *esc = curl_easy_escape(c->curl, s, 0);
+    if (esc == NULL)
+        return NULL;
+    char *out = strdup(esc);
+    curl_free(esc);
+    return out;
+}
+
+/* libcurl's write callback: grows the buffer, refusing past CLOSE_MAX_BODY
+ * (returning short makes curl abort the transfer with CURLE_WRITE_ERROR). */
+static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+    body_buf *b = arg;
+    size_t n = size * nmemb;
+    if (b->len + n > CLOSE_MAX_BODY) {
+        b->overflow = 1;
+        return 0;
+    }
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *grown = realloc(b->data, cap);
+        if (grown == NULL)
+            return 0;
+        b->data = grown;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return n;
+}
+
+/* Retry-After in seconds, or as an HTTP date (RFC 9110 allows both). */
+static double retry_after_header(CURL *curl)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL)
+        return 0;
+    char *end = NULL;
+    double v = strtod(h->value, &end);
+    if (end != h->value && v > 0)
+        return v;
+    time_t when = curl_getdate(h->value, NULL);
+    time_t now = time(NULL);
+    return when > now ? (double)(when - now) : 0;
+}
+
+/* A 429's JSON body says how long the rate window has left: error.rate_reset. */
+static double rate_reset_body(const close_response *res)
+{
+    if (res->body == NULL)
+        return 0;
+    char err[128];
+    yajl_val root = json_parse(res->body, res->body_len, err, sizeof(err));
+    if (root == NULL)
+        return 0;
+    const char *s = json_scalar(json_get(root, "error.rate_reset"));
+    double v = s ? strtod(s, NULL) : 0;
+    yajl_tree_free(root);
+    return v > 0 ? v : 0;
+}
+
+/* Sets the credential's auth on the handle; libcurl builds the header (and
+ * does the base64), so the secret never passes through our own buffers. */
+static void set_auth(CURL *curl, const credential *cred)
+{
+    if (cred == NULL || cred->secret == NULL)
+        return;
+    if (cred->kind == CREDENTIAL_BEARER) {
+        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, cred->secret);
+    } else {
+        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        curl_easy_setopt(curl, CURLOPT_USERNAME, cred->secret);
+        curl_easy_setopt(curl, CURLOPT_PASSWORD, "");
+    }
+}
+
+/* Options every request needs. curl_easy_reset first so nothing of the last
+ * request (method, body, auth) leaks into this one; the reset keeps the
+ * connection cache, so keep-alive still holds. */
+static void set_common(close_client *c, const char *url, const credential *cred, body_buf *buf,
+                       char *errbuf)
+{
+    CURL *curl = c->curl;
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, "closehook/" CLOSEHOOK_VERSION);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, CLOSE_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, buf);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    set_auth(curl, cred);
+}
+
+/* Runs one request and fills res. body_json NULL means GET, else PUT. */
+static close_class perform(close_client *c, const credential *cred, const char *url,
+                           const char *body_json, close_response *res)
+{
+    memset(res, 0, sizeof(*res));
+    body_buf buf = {0};
+    char errbuf[CURL_ERROR_SIZE] = "";
+    set_common(c, url, cred, &buf, errbuf);
+
+    struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
+    /* An empty Expect stops curl waiting for "100 Continue" on larger bodies. */
+    headers = curl_slist_append(headers, "Expect:");
+    if (body_json != NULL) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "PUT");
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body_json));
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body_json);
+    }
+    curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
+
+    CURLcode rc = headers ? curl_easy_perform(c->curl) : CURLE_OUT_OF_MEMORY;
+    curl_slist_free_all(headers);
+
+    if (rc != CURLE_OK) {
+        if (buf.overflow)
+            snprintf(res->err, sizeof(res->err), "answer larger than %u bytes", CLOSE_MAX_BODY);
+        else if (errbuf[0] != '\0')
+            snprintf(res->err, sizeof(res->err), "%s: %s", curl_easy_strerror(rc), errbuf);
+        else
+            snprintf(res->err, sizeof(res->err), "%s", curl_easy_strerror(rc));
+        free(buf.data);
+        res->status = 0;
+        return CLOSE_TRANSIENT;
+    }
+
+    curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &res->status);
+    res->body = buf.data;
+    res->body_len = buf.len;
+    res->retry_after_s = retry_after_header(c->curl);
+    if (res->status == 429) {
+        double reset = rate_reset_body(res);
+        if (reset > res->retry_after_s)
+            res->retry_after_s = reset;
+    }
+    return close_classify(res->status);
+}
+
+/* {base}/api/v1/activity/meeting/{escaped id}/{?query}. The id is escaped
+ * because it may come from a webhook: "../" must not walk the API's paths. */
+static char *meeting_url(close_client *c, const char *activity_id, const char *query)
+{
+    char *id = activity_id ? close_client_escape(c, activity_id) : strdup("");
+    if (id == NULL)
+        return NULL;
+    char *url = NULL;
+    int n = asprintf(&url, "%s" CLOSE_MEETING_PATH "%s%s%s%s", c->base_url, id, activity_id ? "/" : "",
+                     query ? "?" : "", query ? query : "");
+    free(id);
+    return n < 0 ? NULL : url;
+}
+
+/* Shared by the three public calls: build the URL, then perform. */
+static close_class request(close_client *c, const credential *cred, const char *activity_id,
+                           const char *query, const char *body_json, close_response *res)
+{
+    char *url = meeting_url(c, activity_id, query);
+    if (url == NULL) {
+        memset(res, 0, sizeof(*res));
+        snprintf(res->err, sizeof(res->err), "out of memory");
+        return CLOSE_TRANSIENT;
+    }
+    close_class cls = perform(c, cred, url, body_json, res);
+    free(url);
+    return cls;
+}
+
+close_class close_client_put_meeting(close_client *c, const credential *cred, const char *activity_id,
+                                     const char *body_json, close_response *res)
+{
+    return request(c, cred, activity_id, NULL, body_json ? body_json : "{}", res);
+}
+
+close_class close_client_list_meetings(close_client *c, const credential *cred, const char *query,
+                                       close_response *res)
+{
+    return request(c, cred, NULL, query, NULL, res);
+}
+
+close_class close_client_get_meeting(close_client *c, const credential *cred, const char *activity_id,
+                                     close_response *res)
+{
+    return request(c, cred, activity_id, NULL, NULL, res);
+}

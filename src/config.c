@@ -1,0 +1,896 @@
+/* config: turns closehook.json into a validated, read-only struct before any
+ * socket opens, so a typo or an unresolvable secret stops the daemon at start
+ * with every problem listed at once, instead of surfacing as a 401 or a lost
+ * webhook hours later. Routes hand their own keys to their source and their
+ * rules to mapping; this file owns everything else. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+
+/* Config files are hand-written and a few KiB; a MiB bounds what a mistaken
+ * path (a log file, a database) would make us read. */
+#define CONFIG_MAX_FILE_BYTES (1024 * 1024)
+/* API keys, tokens and HMAC keys are tens of bytes; anything near this size is
+ * the wrong file, not a secret. */
+#define CONFIG_MAX_SECRET_BYTES (64 * 1024)
+/* A problem line is "FILE: KEY: PROBLEM"; keys and problems are short, the
+ * file path gets the rest. */
+#define CONFIG_LINE_MAX 1024
+#define CONFIG_KEY_MAX 256
+
+/* Route names are URL path segments and credential names land in queue rows
+ * and log lines: a short, URL-safe alphabet keeps both unambiguous. */
+#define CONFIG_NAME_MAX 64
+
+#define DEFAULT_HOST "127.0.0.1"
+#define DEFAULT_PORT 8080
+#define DEFAULT_STORE_PATH "closehook.db"
+#define DEFAULT_BASE_URL "https://api.close.com"
+/* Close answers a PUT in well under a second; 10 s rides out a slow moment
+ * without letting a hung connection hold a worker for long. */
+#define DEFAULT_CLOSE_TIMEOUT_MS 10000
+#define MAX_CLOSE_TIMEOUT_MS 600000
+/* Sender bodies are a few KiB (a Zoom summary is the largest we know, ~20 KiB);
+ * 1 MiB leaves room, 64 MiB is where a body limit stops protecting memory. */
+#define DEFAULT_BODY_LIMIT (1024 * 1024)
+#define MAX_BODY_LIMIT (64L * 1024 * 1024)
+/* One event loop per core is h2o's model; beyond 256 threads only contention grows. */
+#define MAX_THREADS 256
+/* Delivery is network-bound and Close rate-limits per key; two workers keep a
+ * pipe full, 64 is far past anything the rate limits would let through. */
+#define DEFAULT_DELIVERY_WORKERS 2
+#define MAX_DELIVERY_WORKERS 64
+/* Backoff starts at 1 s and caps at 5 min; an update older than 72 h (a long
+ * weekend of Close trouble) goes to the dead letters instead. */
+#define DEFAULT_RETRY_INITIAL_MS 1000
+#define DEFAULT_RETRY_MAX_MS 300000
+#define MAX_RETRY_MS (24L * 3600 * 1000)
+#define DEFAULT_MAX_AGE_S (72L * 3600)
+#define MAX_MAX_AGE_S (30L * 24 * 3600)
+/* A calendar meeting and its Zoom call rarely start more than two hours apart
+ * (early joins, late starts); a day is the widest window that still matches
+ * one meeting rather than a day's worth. */
+#define DEFAULT_RESOLVE_WINDOW_S 7200
+#define MAX_RESOLVE_WINDOW_S 86400
+
+#define BAD_REFERENCE "must be a reference \"env:NAME\" or \"file:/path\" (inline secrets are not accepted)"
+
+/* Collects every problem of one load, one line each, into the caller's buffer. */
+typedef struct loader {
+    const char *file;
+    char *err;
+    size_t errlen;
+    size_t used;
+    int nerrors;
+} loader;
+
+static const char *const top_keys[] = {"listen",   "threads", "body_limit",  "store",  "close",
+                                       "delivery", "resolve", "credentials", "routes", NULL};
+static const char *const listen_keys[] = {"host", "port", NULL};
+static const char *const store_keys[] = {"path", NULL};
+static const char *const close_keys[] = {"base_url", "timeout_ms", NULL};
+static const char *const delivery_keys[] = {"workers", "retry_initial_ms", "retry_max_ms", "max_age_s", NULL};
+static const char *const resolve_keys[] = {"window_s", NULL};
+static const char *const credential_keys[] = {"api_key", "bearer_token", NULL};
+
+/* Appends a finished line; once the buffer is full the rest still counts as
+ * errors, so a long list truncates but never loads. */
+static void add_line(loader *ld, const char *line)
+{
+    ld->nerrors++;
+    if (ld->err == NULL || ld->errlen == 0 || ld->used + 1 >= ld->errlen)
+        return;
+    int n = snprintf(ld->err + ld->used, ld->errlen - ld->used, "%s%s", ld->used ? "\n" : "", line);
+    if (n < 0)
+        return;
+    size_t room = ld->errlen - ld->used - 1;
+    ld->used += (size_t)n < room ? (size_t)n : room;
+}
+
+__attribute__((format(printf, 3, 4))) static void fail(loader *ld, const char *key, const char *fmt, ...)
+{
+    char problem[CONFIG_LINE_MAX / 2];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(problem, sizeof(problem), fmt, ap);
+    va_end(ap);
+    char line[CONFIG_LINE_MAX];
+    if (key != NULL && key[0] != '\0')
+        snprintf(line, sizeof(line), "%s: %s: %s", ld->file, key, problem);
+    else
+        snprintf(line, sizeof(line), "%s: %s", ld->file, problem);
+    add_line(ld, line);
+}
+
+/* "where.key", or just key at the top level. */
+static const char *keypath(char *buf, size_t len, const char *where, const char *key)
+{
+    if (where == NULL || where[0] == '\0')
+        return key;
+    snprintf(buf, len, "%s.%s", where, key);
+    return buf;
+}
+
+static char *xstrdup(loader *ld, const char *s)
+{
+    char *copy = strdup(s);
+    if (copy == NULL)
+        fail(ld, NULL, "out of memory");
+    return copy;
+}
+
+/* Typo protection: a misspelt optional key would otherwise silently fall back
+ * to its default. */
+static void check_keys(loader *ld, yajl_val obj, const char *where, const char *const *allowed)
+{
+    for (size_t i = 0; i < obj->u.object.len; i++) {
+        const char *key = obj->u.object.keys[i];
+        size_t k = 0;
+        while (allowed[k] != NULL && strcmp(allowed[k], key) != 0)
+            k++;
+        if (allowed[k] == NULL) {
+            char kp[CONFIG_KEY_MAX];
+            fail(ld, keypath(kp, sizeof(kp), where, key), "unknown key");
+        }
+    }
+}
+
+/* The string at obj.key, or NULL when absent; a value of another type is
+ * reported and also yields NULL. */
+static const char *get_string(loader *ld, yajl_val obj, const char *where, const char *key)
+{
+    yajl_val v = json_member(obj, key);
+    if (v == NULL)
+        return NULL;
+    if (!YAJL_IS_STRING(v)) {
+        char kp[CONFIG_KEY_MAX];
+        fail(ld, keypath(kp, sizeof(kp), where, key), "must be a string");
+        return NULL;
+    }
+    return v->u.string;
+}
+
+static const char *required_string(loader *ld, yajl_val obj, const char *where, const char *key)
+{
+    if (json_member(obj, key) == NULL) {
+        char kp[CONFIG_KEY_MAX];
+        fail(ld, keypath(kp, sizeof(kp), where, key), "required");
+        return NULL;
+    }
+    return get_string(ld, obj, where, key);
+}
+
+/* Replaces *out (a default) with obj.key when present and a non-empty string. */
+static void set_string(loader *ld, yajl_val obj, const char *where, const char *key, char **out)
+{
+    const char *s = get_string(ld, obj, where, key);
+    if (s == NULL)
+        return;
+    if (s[0] == '\0') {
+        char kp[CONFIG_KEY_MAX];
+        fail(ld, keypath(kp, sizeof(kp), where, key), "must not be empty");
+        return;
+    }
+    char *copy = xstrdup(ld, s);
+    if (copy != NULL) {
+        free(*out);
+        *out = copy;
+    }
+}
+
+/* Leaves *out (a default) alone when obj.key is absent. */
+static void set_long(loader *ld, yajl_val obj, const char *where, const char *key, long min, long max,
+                     long *out)
+{
+    yajl_val v = json_member(obj, key);
+    if (v == NULL)
+        return;
+    if (!YAJL_IS_INTEGER(v) || v->u.number.i < min || v->u.number.i > max) {
+        char kp[CONFIG_KEY_MAX];
+        fail(ld, keypath(kp, sizeof(kp), where, key), "must be an integer %ld..%ld", min, max);
+        return;
+    }
+    *out = (long)v->u.number.i;
+}
+
+static void set_int(loader *ld, yajl_val obj, const char *where, const char *key, int min, int max, int *out)
+{
+    long v = *out;
+    set_long(ld, obj, where, key, min, max, &v);
+    *out = (int)v;
+}
+
+/* A fixed-shape object section (store, close, …), or NULL when absent or not
+ * an object (reported). */
+static yajl_val get_section(loader *ld, yajl_val root, const char *key, const char *const *allowed)
+{
+    yajl_val v = json_member(root, key);
+    if (v == NULL)
+        return NULL;
+    if (!YAJL_IS_OBJECT(v)) {
+        fail(ld, key, "must be an object");
+        return NULL;
+    }
+    check_keys(ld, v, key, allowed);
+    return v;
+}
+
+static int valid_name(const char *s)
+{
+    size_t len = strlen(s);
+    if (len == 0 || len > CONFIG_NAME_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+            return 0;
+    return 1;
+}
+
+/* ---- secrets ---- */
+
+static char *resolve_env(const char *name, int *absent, char *err, size_t errlen)
+{
+    int ok = name[0] != '\0' && !isdigit((unsigned char)name[0]);
+    for (const char *p = name; ok && *p; p++)
+        ok = isalnum((unsigned char)*p) || *p == '_';
+    if (!ok) {
+        /* The name is not echoed: a malformed reference may be a pasted secret. */
+        snprintf(err, errlen, "\"env:\" needs a variable name of letters, digits and _");
+        return NULL;
+    }
+    const char *value = getenv(name);
+    if (value == NULL || value[0] == '\0') {
+        *absent = 1;
+        snprintf(err, errlen, "environment variable %s is %s", name, value ? "empty" : "not set");
+        return NULL;
+    }
+    char *copy = strdup(value);
+    if (copy == NULL)
+        snprintf(err, errlen, "out of memory");
+    return copy;
+}
+
+/* Reads at most CONFIG_MAX_SECRET_BYTES + 1 so oversize files are detected. */
+static char *read_secret_file(FILE *f, const char *path, size_t *len, char *err, size_t errlen)
+{
+    char *buf = malloc(CONFIG_MAX_SECRET_BYTES + 2);
+    if (buf == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    size_t n = fread(buf, 1, CONFIG_MAX_SECRET_BYTES + 1, f);
+    const char *problem = ferror(f)                      ? "cannot be read"
+                          : n > CONFIG_MAX_SECRET_BYTES  ? "is too large for a secret"
+                          : memchr(buf, '\0', n) != NULL ? "contains a NUL byte"
+                                                         : NULL;
+    if (problem != NULL) {
+        snprintf(err, errlen, "file %s %s", path, problem);
+        explicit_bzero(buf, n);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static char *resolve_file(const char *path, int *absent, char *err, size_t errlen)
+{
+    if (path[0] != '/') {
+        snprintf(err, errlen, "\"file:\" needs an absolute path");
+        return NULL;
+    }
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            *absent = 1;
+            snprintf(err, errlen, "file %s does not exist", path);
+        } else {
+            snprintf(err, errlen, "file %s cannot be opened: %s", path, strerror(errno));
+        }
+        return NULL;
+    }
+    size_t len = 0;
+    char *text = read_secret_file(f, path, &len, err, errlen);
+    fclose(f);
+    if (text == NULL)
+        return NULL;
+    /* Editors and `echo` add a final newline that is not part of the secret. */
+    if (len > 0 && text[len - 1] == '\n')
+        text[--len] = '\0';
+    if (len > 0 && text[len - 1] == '\r')
+        text[--len] = '\0';
+    if (len == 0) {
+        *absent = 1;
+        snprintf(err, errlen, "file %s is empty", path);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+char *config_resolve_secret(const char *ref, int *absent, char *err, size_t errlen)
+{
+    *absent = 0;
+    if (ref != NULL && strncmp(ref, "env:", 4) == 0)
+        return resolve_env(ref + 4, absent, err, errlen);
+    if (ref != NULL && strncmp(ref, "file:", 5) == 0)
+        return resolve_file(ref + 5, absent, err, errlen);
+    snprintf(err, errlen, BAD_REFERENCE);
+    return NULL;
+}
+
+static void free_secret(char *secret)
+{
+    if (secret != NULL) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+}
+
+/* ---- sections ---- */
+
+static void load_listener(loader *ld, yajl_val obj, const char *where, config_listener *l)
+{
+    l->host = xstrdup(ld, DEFAULT_HOST);
+    l->port = DEFAULT_PORT;
+    if (!YAJL_IS_OBJECT(obj)) {
+        fail(ld, where, "must be an object {\"host\", \"port\"}");
+        return;
+    }
+    check_keys(ld, obj, where, listen_keys);
+    set_string(ld, obj, where, "host", &l->host);
+    if (json_member(obj, "port") == NULL) {
+        char kp[CONFIG_KEY_MAX];
+        fail(ld, keypath(kp, sizeof(kp), where, "port"), "required");
+    }
+    set_int(ld, obj, where, "port", 1, 65535, &l->port);
+}
+
+static void load_listen(loader *ld, config *cfg, yajl_val root)
+{
+    yajl_val v = json_member(root, "listen");
+    if (v != NULL && (!YAJL_IS_ARRAY(v) || v->u.array.len == 0)) {
+        fail(ld, "listen", "must be a non-empty array of {\"host\", \"port\"}");
+        return;
+    }
+    size_t n = v ? v->u.array.len : 1;
+    cfg->listeners = calloc(n, sizeof(*cfg->listeners));
+    if (cfg->listeners == NULL) {
+        fail(ld, NULL, "out of memory");
+        return;
+    }
+    cfg->nlisteners = n;
+    if (v == NULL) {
+        cfg->listeners[0].host = xstrdup(ld, DEFAULT_HOST);
+        cfg->listeners[0].port = DEFAULT_PORT;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char where[32];
+        snprintf(where, sizeof(where), "listen[%zu]", i);
+        load_listener(ld, v->u.array.values[i], where, &cfg->listeners[i]);
+    }
+}
+
+static void load_threads(loader *ld, config *cfg, yajl_val root)
+{
+    cfg->threads = 0;
+    set_int(ld, root, "", "threads", 0, MAX_THREADS, &cfg->threads);
+    if (cfg->threads == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+    }
+}
+
+static void load_close(loader *ld, config *cfg, yajl_val root)
+{
+    yajl_val sec = get_section(ld, root, "close", close_keys);
+    set_string(ld, sec, "close", "base_url", &cfg->close_base_url);
+    set_long(ld, sec, "close", "timeout_ms", 1, MAX_CLOSE_TIMEOUT_MS, &cfg->close_timeout_ms);
+    char *url = cfg->close_base_url;
+    if (url == NULL)
+        return;
+    size_t len = strlen(url);
+    while (len > 0 && url[len - 1] == '/')
+        url[--len] = '\0';
+    size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+    if (scheme == 0 || len == scheme)
+        fail(ld, "close.base_url", "must start with http:// or https:// and name a host");
+}
+
+static void load_delivery(loader *ld, config *cfg, yajl_val root)
+{
+    yajl_val sec = get_section(ld, root, "delivery", delivery_keys);
+    set_int(ld, sec, "delivery", "workers", 1, MAX_DELIVERY_WORKERS, &cfg->delivery_workers);
+    set_long(ld, sec, "delivery", "retry_initial_ms", 1, MAX_RETRY_MS, &cfg->retry_initial_ms);
+    set_long(ld, sec, "delivery", "retry_max_ms", 1, MAX_RETRY_MS, &cfg->retry_max_ms);
+    set_long(ld, sec, "delivery", "max_age_s", 1, MAX_MAX_AGE_S, &cfg->max_age_s);
+    if (cfg->retry_max_ms < cfg->retry_initial_ms)
+        fail(ld, "delivery.retry_max_ms", "must be at least delivery.retry_initial_ms (%ld)",
+             cfg->retry_initial_ms);
+}
+
+/* The scalar settings and fixed-shape sections, each with its default. */
+static void load_settings(loader *ld, config *cfg, yajl_val root)
+{
+    cfg->body_limit = DEFAULT_BODY_LIMIT;
+    cfg->store_path = xstrdup(ld, DEFAULT_STORE_PATH);
+    cfg->close_base_url = xstrdup(ld, DEFAULT_BASE_URL);
+    cfg->close_timeout_ms = DEFAULT_CLOSE_TIMEOUT_MS;
+    cfg->delivery_workers = DEFAULT_DELIVERY_WORKERS;
+    cfg->retry_initial_ms = DEFAULT_RETRY_INITIAL_MS;
+    cfg->retry_max_ms = DEFAULT_RETRY_MAX_MS;
+    cfg->max_age_s = DEFAULT_MAX_AGE_S;
+    cfg->resolve_window_s = DEFAULT_RESOLVE_WINDOW_S;
+
+    load_listen(ld, cfg, root);
+    load_threads(ld, cfg, root);
+    long body_limit = DEFAULT_BODY_LIMIT;
+    set_long(ld, root, "", "body_limit", 1, MAX_BODY_LIMIT, &body_limit);
+    cfg->body_limit = (size_t)body_limit;
+    yajl_val store = get_section(ld, root, "store", store_keys);
+    set_string(ld, store, "store", "path", &cfg->store_path);
+    load_close(ld, cfg, root);
+    load_delivery(ld, cfg, root);
+    yajl_val resolve = get_section(ld, root, "resolve", resolve_keys);
+    set_long(ld, resolve, "resolve", "window_s", 1, MAX_RESOLVE_WINDOW_S, &cfg->resolve_window_s);
+}
+
+/* ---- credentials ---- */
+
+static credential *find_credential(const config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->ncredentials; i++)
+        if (cfg->credentials[i].name != NULL && strcmp(cfg->credentials[i].name, name) == 0)
+            return &cfg->credentials[i];
+    return NULL;
+}
+
+/* An absent credential is allowed (dry-run), so it is logged here rather
+ * than reported; a malformed reference is an error. */
+static void resolve_credential(loader *ld, credential *c, const char *key)
+{
+    int absent;
+    char why[CONFIG_LINE_MAX / 2];
+    c->secret = config_resolve_secret(c->secret_ref, &absent, why, sizeof(why));
+    if (c->secret != NULL)
+        log_register_secret(c->secret);
+    else if (absent)
+        log_write(LOG_WARN, "credential absent; routes using it run in dry-run", "credential", c->name, "ref",
+                  c->secret_ref, "reason", why, NULL);
+    else
+        fail(ld, key, "%s", why);
+}
+
+static void load_credential(loader *ld, config *cfg, size_t i, const char *name, yajl_val obj)
+{
+    credential *c = &cfg->credentials[i];
+    char where[CONFIG_KEY_MAX];
+    snprintf(where, sizeof(where), "credentials.%s", name);
+    if (!valid_name(name))
+        fail(ld, where, "name must be 1..%d characters of A-Z a-z 0-9 _ -", CONFIG_NAME_MAX);
+    else if (find_credential(cfg, name) != NULL)
+        fail(ld, where, "defined twice");
+    /* Named even when malformed, so routes using it report only this error. */
+    if ((c->name = xstrdup(ld, name)) == NULL)
+        return;
+    if (!YAJL_IS_OBJECT(obj)) {
+        fail(ld, where, "must be an object {\"api_key\": ref} or {\"bearer_token\": ref}");
+        return;
+    }
+    check_keys(ld, obj, where, credential_keys);
+    int has_api = json_member(obj, "api_key") != NULL;
+    if (has_api == (json_member(obj, "bearer_token") != NULL)) {
+        fail(ld, where, "must have exactly one of \"api_key\" or \"bearer_token\"");
+        return;
+    }
+    const char *field = has_api ? "api_key" : "bearer_token";
+    const char *ref = get_string(ld, obj, where, field);
+    c->kind = has_api ? CREDENTIAL_API_KEY : CREDENTIAL_BEARER;
+    if (ref == NULL || (c->secret_ref = xstrdup(ld, ref)) == NULL)
+        return;
+    char key[CONFIG_KEY_MAX];
+    resolve_credential(ld, c, keypath(key, sizeof(key), where, field));
+}
+
+static void load_credentials(loader *ld, config *cfg, yajl_val root)
+{
+    yajl_val v = json_member(root, "credentials");
+    if (v == NULL)
+        return;
+    if (!YAJL_IS_OBJECT(v)) {
+        fail(ld, "credentials", "must be an object of NAME: {\"api_key\"|\"bearer_token\": ref}");
+        return;
+    }
+    if (v->u.object.len == 0)
+        return;
+    cfg->credentials = calloc(v->u.object.len, sizeof(*cfg->credentials));
+    if (cfg->credentials == NULL) {
+        fail(ld, NULL, "out of memory");
+        return;
+    }
+    cfg->ncredentials = v->u.object.len;
+    for (size_t i = 0; i < v->u.object.len; i++)
+        load_credential(ld, cfg, i, v->u.object.keys[i], v->u.object.values[i]);
+}
+
+/* ---- routes ---- */
+
+static void load_route_name(loader *ld, config *cfg, size_t i, yajl_val obj, const char *where)
+{
+    char key[CONFIG_KEY_MAX];
+    keypath(key, sizeof(key), where, "name");
+    const char *name = required_string(ld, obj, where, "name");
+    if (name == NULL)
+        return;
+    if (!valid_name(name)) {
+        fail(ld, key, "must be 1..%d characters of A-Z a-z 0-9 _ -", CONFIG_NAME_MAX);
+        return;
+    }
+    for (size_t j = 0; j < i; j++)
+        if (cfg->routes[j].name != NULL && strcmp(cfg->routes[j].name, name) == 0)
+            fail(ld, key, "duplicate route name \"%s\" (also routes[%zu])", name, j);
+    cfg->routes[i].name = xstrdup(ld, name);
+}
+
+/* The route's resolved secret, or NULL. *ok is 0 when a "secret" was given
+ * but cannot be used: a route we cannot verify must not start. */
+static char *load_route_secret(loader *ld, route *r, yajl_val obj, const char *where, int *ok)
+{
+    *ok = 1;
+    if (json_member(obj, "secret") == NULL)
+        return NULL;
+    const char *ref = get_string(ld, obj, where, "secret");
+    *ok = 0;
+    if (ref == NULL || (r->secret_ref = xstrdup(ld, ref)) == NULL)
+        return NULL;
+    int absent;
+    char why[CONFIG_LINE_MAX / 2];
+    char *secret = config_resolve_secret(ref, &absent, why, sizeof(why));
+    if (secret == NULL) {
+        char key[CONFIG_KEY_MAX];
+        fail(ld, keypath(key, sizeof(key), where, "secret"), "%s", why);
+        return NULL;
+    }
+    log_register_secret(secret);
+    *ok = 1;
+    return secret;
+}
+
+static void load_route_credential(loader *ld, config *cfg, route *r, yajl_val obj, const char *where)
+{
+    const char *name = required_string(ld, obj, where, "credential");
+    if (name == NULL)
+        return;
+    r->credential = find_credential(cfg, name);
+    if (r->credential == NULL) {
+        char key[CONFIG_KEY_MAX];
+        fail(ld, keypath(key, sizeof(key), where, "credential"), "no credential named \"%s\"", name);
+    }
+}
+
+static void load_route_rules(loader *ld, route *r, yajl_val obj, const char *where)
+{
+    char key[CONFIG_KEY_MAX];
+    keypath(key, sizeof(key), where, "rules");
+    yajl_val rules = json_member(obj, "rules");
+    if (rules == NULL || !YAJL_IS_ARRAY(rules)) {
+        fail(ld, key, rules ? "must be an array of rules" : "required");
+        return;
+    }
+    char prefix[CONFIG_LINE_MAX / 2];
+    snprintf(prefix, sizeof(prefix), "%s: %s", ld->file, key);
+    char why[CONFIG_LINE_MAX];
+    why[0] = '\0';
+    if (mapping_load(rules, prefix, &r->rules, why, sizeof(why)) != 0)
+        add_line(ld, why[0] ? why : prefix);
+}
+
+static void load_route_source(loader *ld, route *r, yajl_val obj, const char *where, const char *secret)
+{
+    const char *name = required_string(ld, obj, where, "source");
+    if (name == NULL || (r->source_name = xstrdup(ld, name)) == NULL)
+        return;
+    char why[CONFIG_LINE_MAX];
+    why[0] = '\0';
+    source_config_ctx ctx = {.file = ld->file, .key_prefix = where, .err = why, .errlen = sizeof(why)};
+    r->source = source_create(name, obj, secret, &ctx);
+    if (r->source == NULL)
+        add_line(ld, why[0] ? why : "source could not be created");
+}
+
+/* Only the keys every route shares are checked here; the rest belong to the
+ * route's source, which reports its own. */
+static void load_route(loader *ld, config *cfg, size_t i, yajl_val obj)
+{
+    route *r = &cfg->routes[i];
+    char where[32];
+    snprintf(where, sizeof(where), "routes[%zu]", i);
+    if (!YAJL_IS_OBJECT(obj)) {
+        fail(ld, where, "must be an object");
+        return;
+    }
+    load_route_name(ld, cfg, i, obj, where);
+    load_route_credential(ld, cfg, r, obj, where);
+    load_route_rules(ld, r, obj, where);
+    int secret_ok;
+    char *secret = load_route_secret(ld, r, obj, where, &secret_ok);
+    /* Without its secret the source would only add a second, misleading error. */
+    if (secret_ok)
+        load_route_source(ld, r, obj, where, secret);
+    else
+        required_string(ld, obj, where, "source");
+    free_secret(secret);
+}
+
+static void load_routes(loader *ld, config *cfg, yajl_val root)
+{
+    yajl_val v = json_member(root, "routes");
+    if (v == NULL || !YAJL_IS_ARRAY(v) || v->u.array.len == 0) {
+        fail(ld, "routes", v ? "must be a non-empty array of routes" : "required");
+        return;
+    }
+    cfg->routes = calloc(v->u.array.len, sizeof(*cfg->routes));
+    if (cfg->routes == NULL) {
+        fail(ld, NULL, "out of memory");
+        return;
+    }
+    cfg->nroutes = v->u.array.len;
+    for (size_t i = 0; i < v->u.array.len; i++)
+        load_route(ld, cfg, i, v->u.array.values[i]);
+}
+
+/* ---- load / free ---- */
+
+static char *read_config_file(loader *ld, size_t *len)
+{
+    FILE *f = fopen(ld->file, "rb");
+    if (f == NULL) {
+        fail(ld, NULL, "cannot open: %s", strerror(errno));
+        return NULL;
+    }
+    char *buf = malloc(CONFIG_MAX_FILE_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, CONFIG_MAX_FILE_BYTES + 1, f) : 0;
+    int bad = buf == NULL || ferror(f) || n > CONFIG_MAX_FILE_BYTES;
+    fclose(f);
+    if (bad) {
+        fail(ld, NULL, "%s",
+             buf == NULL ? "out of memory" : n > CONFIG_MAX_FILE_BYTES ? "file too large" : "read error");
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static yajl_val parse_config_file(loader *ld)
+{
+    size_t len = 0;
+    char *text = read_config_file(ld, &len);
+    if (text == NULL)
+        return NULL;
+    char why[CONFIG_LINE_MAX / 2];
+    yajl_val root = json_parse(text, len, why, sizeof(why));
+    free(text);
+    if (root == NULL) {
+        fail(ld, NULL, "%s", why);
+    } else if (!YAJL_IS_OBJECT(root)) {
+        fail(ld, NULL, "top level must be a JSON object");
+        yajl_tree_free(root);
+        root = NULL;
+    }
+    return root;
+}
+
+config *config_load(const char *path, char *err, size_t errlen)
+{
+    loader ld = {.file = path, .err = err, .errlen = errlen};
+    if (err != NULL && errlen > 0)
+        err[0] = '\0';
+    yajl_val root = parse_config_file(&ld);
+    if (root == NULL)
+        return NULL;
+    config *cfg = calloc(1, sizeof(*cfg));
+    if (cfg == NULL) {
+        fail(&ld, NULL, "out of memory");
+        yajl_tree_free(root);
+        return NULL;
+    }
+    cfg->path = xstrdup(&ld, path);
+    check_keys(&ld, root, "", top_keys);
+    load_settings(&ld, cfg, root);
+    load_credentials(&ld, cfg, root);
+    load_routes(&ld, cfg, root);
+    yajl_tree_free(root);
+    if (ld.nerrors > 0) {
+        config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+void config_free(config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        route *r = &cfg->routes[i];
+        if (r->source != NULL && r->source->destroy != NULL)
+            r->source->destroy(r->source);
+        mapping_free(&r->rules);
+        free(r->name);
+        free(r->source_name);
+        free(r->secret_ref);
+    }
+    free(cfg->routes);
+    for (size_t i = 0; i < cfg->ncredentials; i++) {
+        free(cfg->credentials[i].name);
+        free(cfg->credentials[i].secret_ref);
+        free_secret(cfg->credentials[i].secret);
+    }
+    free(cfg->credentials);
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        free(cfg->listeners[i].host);
+    free(cfg->listeners);
+    free(cfg->store_path);
+    free(cfg->close_base_url);
+    free(cfg->path);
+    free(cfg);
+}
+
+const route *config_find_route(const config *cfg, const char *name, size_t len)
+{
+    for (size_t i = 0; i < cfg->nroutes; i++) {
+        const char *n = cfg->routes[i].name;
+        if (n != NULL && strlen(n) == len && memcmp(n, name, len) == 0)
+            return &cfg->routes[i];
+    }
+    return NULL;
+}
+
+const credential *config_find_credential(const config *cfg, const char *name)
+{
+    return find_credential(cfg, name);
+}
+
+/* ---- printing ---- */
+
+static void gen_secret_ref(yajl_gen g, const char *key, const char *ref, int resolved)
+{
+    json_gen_str(g, key);
+    if (ref == NULL) {
+        yajl_gen_null(g);
+        return;
+    }
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, "ref", ref);
+    json_gen_str(g, "resolved");
+    yajl_gen_bool(g, resolved);
+    yajl_gen_map_close(g);
+}
+
+static void gen_rule(yajl_gen g, const mapping_rule *rule)
+{
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, "event", rule->event);
+    if (rule->nconditions > 0) {
+        json_gen_str(g, "when");
+        yajl_gen_map_open(g);
+        for (size_t i = 0; i < rule->nconditions; i++)
+            json_gen_kv_str(g, rule->conditions[i].path, rule->conditions[i].value);
+        yajl_gen_map_close(g);
+    }
+    if (rule->activity_id_template != NULL)
+        json_gen_kv_str(g, "activity_id", rule->activity_id_template);
+    if (rule->outcome_id != NULL)
+        json_gen_kv_str(g, "outcome_id", rule->outcome_id);
+    if (rule->note_template != NULL)
+        json_gen_kv_str(g, "note", rule->note_template);
+    json_gen_kv_str(g, "note_mode", rule->note_mode == NOTE_APPEND ? "append" : "replace");
+    if (rule->fields != NULL) {
+        json_gen_str(g, "fields");
+        json_gen_value(g, rule->fields);
+    }
+    yajl_gen_map_close(g);
+}
+
+static void gen_route(yajl_gen g, const route *r)
+{
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, "name", r->name);
+    json_gen_kv_str(g, "source", r->source_name);
+    /* A route that loaded has resolved its secret; an absent one fails the load. */
+    gen_secret_ref(g, "secret", r->secret_ref, 1);
+    json_gen_kv_str(g, "credential", r->credential ? r->credential->name : NULL);
+    json_gen_str(g, "dry_run");
+    yajl_gen_bool(g, r->credential == NULL || r->credential->secret == NULL);
+    json_gen_str(g, "rules");
+    yajl_gen_array_open(g);
+    for (size_t i = 0; i < r->rules.count; i++)
+        gen_rule(g, &r->rules.items[i]);
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+}
+
+static void gen_settings(yajl_gen g, const config *cfg)
+{
+    json_gen_kv_str(g, "path", cfg->path);
+    json_gen_str(g, "listen");
+    yajl_gen_array_open(g);
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "host", cfg->listeners[i].host);
+        json_gen_kv_int(g, "port", cfg->listeners[i].port);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_array_close(g);
+    json_gen_kv_int(g, "threads", cfg->threads);
+    json_gen_kv_int(g, "body_limit", (long long)cfg->body_limit);
+    json_gen_str(g, "store");
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, "path", cfg->store_path);
+    yajl_gen_map_close(g);
+    json_gen_str(g, "close");
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, "base_url", cfg->close_base_url);
+    json_gen_kv_int(g, "timeout_ms", cfg->close_timeout_ms);
+    yajl_gen_map_close(g);
+    json_gen_str(g, "delivery");
+    yajl_gen_map_open(g);
+    json_gen_kv_int(g, "workers", cfg->delivery_workers);
+    json_gen_kv_int(g, "retry_initial_ms", cfg->retry_initial_ms);
+    json_gen_kv_int(g, "retry_max_ms", cfg->retry_max_ms);
+    json_gen_kv_int(g, "max_age_s", cfg->max_age_s);
+    yajl_gen_map_close(g);
+    json_gen_str(g, "resolve");
+    yajl_gen_map_open(g);
+    json_gen_kv_int(g, "window_s", cfg->resolve_window_s);
+    yajl_gen_map_close(g);
+}
+
+void config_print(const config *cfg)
+{
+    yajl_gen g = json_gen_new();
+    if (g == NULL)
+        return;
+    yajl_gen_config(g, yajl_gen_beautify, 1);
+    yajl_gen_map_open(g);
+    gen_settings(g, cfg);
+    json_gen_str(g, "credentials");
+    yajl_gen_map_open(g);
+    for (size_t i = 0; i < cfg->ncredentials; i++) {
+        const credential *c = &cfg->credentials[i];
+        json_gen_str(g, c->name);
+        yajl_gen_map_open(g);
+        gen_secret_ref(g, c->kind == CREDENTIAL_API_KEY ? "api_key" : "bearer_token", c->secret_ref,
+                       c->secret != NULL);
+        yajl_gen_map_close(g);
+    }
+    yajl_gen_map_close(g);
+    json_gen_str(g, "routes");
+    yajl_gen_array_open(g);
+    for (size_t i = 0; i < cfg->nroutes; i++)
+        gen_route(g, &cfg->routes[i]);
+    yajl_gen_array_close(g);
+    yajl_gen_map_close(g);
+    size_t len;
+    char *text = json_gen_take(g, &len);
+    yajl_gen_free(g);
+    if (text != NULL) {
+        fwrite(text, 1, len, stdout);
+        if (len == 0 || text[len - 1] != '\n')
+            fputc('\n', stdout);
+        fflush(stdout);
+    }
+    free(text);
+}

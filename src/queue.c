@@ -1,0 +1,710 @@
+/* queue: the durable hand-off between "the sender got its 2xx" and "Close got
+ * its PUT". A webhook is acknowledged only after its row is committed, so this
+ * file decides what durability costs: one writer thread commits every job
+ * waiting at that moment in one transaction (group commit, one fsync a batch),
+ * while delivery workers claim and settle rows on a second connection so they
+ * never queue up behind a batch for longer than SQLite's own write lock. */
+#include "queue.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+/* Bumped whenever the schema below changes; stored in PRAGMA user_version so an
+ * older build refuses a file a newer one has migrated. */
+#define QUEUE_SCHEMA_VERSION 1
+/* How long a connection waits for the other one's write lock before failing.
+ * A group commit is one fsync (milliseconds); 5 s only trips on a stuck disk. */
+#define QUEUE_BUSY_TIMEOUT_MS 5000
+
+/* AUTOINCREMENT: ids are handed to senders ("queued", id) and must never be
+ * reused, even after rows are pruned. NULL dedup keys are distinct to SQLite's
+ * UNIQUE, which is exactly "no key, never a duplicate". */
+static const char SCHEMA_SQL[] =
+    "BEGIN IMMEDIATE;"
+    "CREATE TABLE IF NOT EXISTS deliveries ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " route TEXT NOT NULL,"
+    " credential TEXT NOT NULL,"
+    " dedup_key TEXT,"
+    " payload TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK(state IN ('pending','inflight','done','dead')),"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " next_attempt_at INTEGER NOT NULL,"
+    " last_error TEXT);"
+    "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_dedup ON deliveries(route, dedup_key);"
+    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at, id);"
+    "PRAGMA user_version = 1;"
+    "COMMIT;";
+
+/* Statements of the writer connection, used only by the writer thread. */
+enum { W_INSERT, W_FIND_DUP, W_COUNT };
+static const char *const WRITER_SQL[W_COUNT] = {
+    /* The upsert skips only a (route, dedup_key) conflict; any other constraint
+     * still fails loudly. No row back means "duplicate". */
+    [W_INSERT] = "INSERT INTO deliveries (route, credential, dedup_key, payload, state,"
+                 " created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)"
+                 " ON CONFLICT(route, dedup_key) DO NOTHING RETURNING id",
+    [W_FIND_DUP] = "SELECT id FROM deliveries WHERE route = ?1 AND dedup_key = ?2",
+};
+
+/* Statements of the claim/settle connection, used under q->store_lock. The
+ * claim and list queries return the row columns in queue_row's order. */
+enum { R_CLAIM, R_NEXT_DUE, R_DONE, R_RETRY, R_DEAD, R_COUNTS, R_LIST_DEAD, R_REPLAY, R_COUNT };
+static const char *const READER_SQL[R_COUNT] = {
+    [R_CLAIM] = "UPDATE deliveries SET state = 'inflight', attempts = attempts + 1"
+                " WHERE id = (SELECT id FROM deliveries WHERE state = 'pending'"
+                " AND next_attempt_at <= ?1 ORDER BY id LIMIT 1)"
+                " RETURNING id, route, credential, dedup_key, payload, attempts, created_at",
+    [R_NEXT_DUE] = "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+    /* The settle statements share one binding layout: ?1 id, ?2 when, ?3 error. */
+    [R_DONE] = "UPDATE deliveries SET state = 'done' WHERE id = ?1 AND state = 'inflight'",
+    [R_RETRY] = "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2, last_error = ?3"
+                " WHERE id = ?1 AND state = 'inflight'",
+    [R_DEAD] = "UPDATE deliveries SET state = 'dead', last_error = ?3"
+               " WHERE id = ?1 AND state = 'inflight'",
+    [R_COUNTS] = "SELECT state, COUNT(*) FROM deliveries GROUP BY state",
+    [R_LIST_DEAD] = "SELECT id, route, credential, dedup_key, payload, attempts, created_at,"
+                    " last_error FROM deliveries WHERE state = 'dead'"
+                    " AND (?1 IS NULL OR route = ?1) ORDER BY id",
+    [R_REPLAY] = "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?3,"
+                 " last_error = NULL WHERE state = 'dead' AND (?1 = 0 OR id = ?1)"
+                 " AND (?2 IS NULL OR route = ?2)",
+};
+
+struct queue {
+    char *path;
+
+    /* Accepting side: jobs waiting for the writer, FIFO so ids follow
+     * submission order (delivery relies on acceptance order). */
+    pthread_mutex_t jobs_lock;
+    pthread_cond_t jobs_ready;   /* writer: a job arrived or we are stopping */
+    pthread_cond_t stopped_cond; /* concurrent queue_stop callers */
+    queue_job *head, *tail;
+    int stopping, stopped, writer_started;
+    void (*notify)(void *arg);
+    void *notify_arg;
+    pthread_t writer;
+    sqlite3 *wdb;
+    sqlite3_stmt *wstmt[W_COUNT];
+
+    /* Delivering side: one connection shared under a mutex. */
+    pthread_mutex_t store_lock;
+    sqlite3 *rdb;
+    sqlite3_stmt *rstmt[R_COUNT];
+};
+
+static int64_t queue_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Every open-time error names the file: an operator with several instances
+ * needs to know which store refused. */
+static void open_error(const queue *q, sqlite3 *db, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: %s", q->path, db ? sqlite3_errmsg(db) : "out of memory");
+}
+
+/* Store errors on the delivering side are not the caller's to explain, so they
+ * are logged here with the path and SQLite's message. Call under store_lock. */
+static void store_error(const queue *q, const char *op)
+{
+    log_write(LOG_ERROR, "queue: store error", "op", op, "path", q->path, "error",
+              sqlite3_errmsg(q->rdb), NULL);
+}
+
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+    return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/* Opens one connection with the durability settings every connection needs:
+ * the synchronous level is per connection, not stored in the file. */
+static sqlite3 *open_connection(const queue *q, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    if (sqlite3_open_v2(q->path, &db, flags, NULL) != SQLITE_OK) {
+        open_error(q, db, err, errlen);
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, QUEUE_BUSY_TIMEOUT_MS);
+    /* FULL, not NORMAL: in WAL mode NORMAL does not fsync on commit, so a
+     * committed (and acknowledged) webhook could vanish on power loss. Group
+     * commit is what keeps FULL affordable. */
+    if (exec_sql(db, "PRAGMA synchronous = FULL") != SQLITE_OK) {
+        open_error(q, db, err, errlen);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* Reads the single integer or text answer of a pragma; -1 on failure. */
+static int pragma_step(sqlite3 *db, const char *sql, char *text, size_t textlen, int *value)
+{
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (text)
+            snprintf(text, textlen, "%s", (const char *)sqlite3_column_text(st, 0));
+        if (value)
+            *value = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* WAL lets claims read while the writer commits, and makes a commit one
+ * sequential append + fsync. The mode is stored in the file. */
+static int enable_wal(queue *q, char *err, size_t errlen)
+{
+    char mode[16] = "";
+    if (pragma_step(q->wdb, "PRAGMA journal_mode = WAL", mode, sizeof(mode), NULL) < 0) {
+        open_error(q, q->wdb, err, errlen);
+        return -1;
+    }
+    if (strcmp(mode, "wal") != 0) {
+        snprintf(err, errlen, "%s: cannot use WAL journal mode (got %s)", q->path, mode);
+        return -1;
+    }
+    return 0;
+}
+
+static int ensure_schema(queue *q, char *err, size_t errlen)
+{
+    int version = 0;
+    if (pragma_step(q->wdb, "PRAGMA user_version", NULL, 0, &version) < 0) {
+        open_error(q, q->wdb, err, errlen);
+        return -1;
+    }
+    if (version > QUEUE_SCHEMA_VERSION) {
+        snprintf(err, errlen, "%s: schema version %d is newer than this build's %d", q->path,
+                 version, QUEUE_SCHEMA_VERSION);
+        return -1;
+    }
+    if (version == QUEUE_SCHEMA_VERSION)
+        return 0;
+    if (exec_sql(q->wdb, SCHEMA_SQL) != SQLITE_OK) {
+        open_error(q, q->wdb, err, errlen);
+        if (!sqlite3_get_autocommit(q->wdb))
+            exec_sql(q->wdb, "ROLLBACK");
+        return -1;
+    }
+    return 0;
+}
+
+static int prepare_all(queue *q, sqlite3 *db, const char *const *sql, sqlite3_stmt **out, int n,
+                       char *err, size_t errlen)
+{
+    for (int i = 0; i < n; i++) {
+        if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i], NULL) !=
+            SQLITE_OK) {
+            open_error(q, db, err, errlen);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A row is inflight only while a worker of this process holds it; at open no
+ * worker exists yet, so any inflight row was cut off by a crash or a stop.
+ * Delivering it again is safe: the PUT is idempotent (at-least-once). */
+static int reset_inflight(queue *q, char *err, size_t errlen)
+{
+    if (exec_sql(q->wdb, "UPDATE deliveries SET state = 'pending' WHERE state = 'inflight'") !=
+        SQLITE_OK) {
+        open_error(q, q->wdb, err, errlen);
+        return -1;
+    }
+    int n = sqlite3_changes(q->wdb);
+    if (n > 0) {
+        char rows[24];
+        snprintf(rows, sizeof(rows), "%d", n);
+        log_write(LOG_INFO, "queue: rows left inflight are pending again", "path", q->path,
+                  "rows", rows, NULL);
+    }
+    return 0;
+}
+
+static void queue_free(queue *q)
+{
+    for (int i = 0; i < W_COUNT; i++)
+        sqlite3_finalize(q->wstmt[i]);
+    for (int i = 0; i < R_COUNT; i++)
+        sqlite3_finalize(q->rstmt[i]);
+    /* Every statement is finalized, so close cannot be busy. */
+    sqlite3_close(q->wdb);
+    sqlite3_close(q->rdb);
+    pthread_mutex_destroy(&q->jobs_lock);
+    pthread_cond_destroy(&q->jobs_ready);
+    pthread_cond_destroy(&q->stopped_cond);
+    pthread_mutex_destroy(&q->store_lock);
+    free(q->path);
+    free(q);
+}
+
+static void *writer_main(void *arg);
+
+queue *queue_open(const char *path, char *err, size_t errlen)
+{
+    queue *q = calloc(1, sizeof(*q));
+    if (q == NULL || (q->path = strdup(path)) == NULL) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        free(q);
+        return NULL;
+    }
+    pthread_mutex_init(&q->jobs_lock, NULL);
+    pthread_cond_init(&q->jobs_ready, NULL);
+    pthread_cond_init(&q->stopped_cond, NULL);
+    pthread_mutex_init(&q->store_lock, NULL);
+
+    if ((q->wdb = open_connection(q, err, errlen)) == NULL || enable_wal(q, err, errlen) < 0 ||
+        ensure_schema(q, err, errlen) < 0 || reset_inflight(q, err, errlen) < 0 ||
+        prepare_all(q, q->wdb, WRITER_SQL, q->wstmt, W_COUNT, err, errlen) < 0 ||
+        (q->rdb = open_connection(q, err, errlen)) == NULL ||
+        prepare_all(q, q->rdb, READER_SQL, q->rstmt, R_COUNT, err, errlen) < 0) {
+        queue_free(q);
+        return NULL;
+    }
+    if (pthread_create(&q->writer, NULL, writer_main, q) != 0) {
+        snprintf(err, errlen, "%s: cannot start the writer thread", path);
+        queue_free(q);
+        return NULL;
+    }
+    q->writer_started = 1;
+    return q;
+}
+
+/* ---- accepting side: the writer thread ---------------------------------- */
+
+static void bind_text(sqlite3_stmt *st, int idx, const char *s)
+{
+    /* STATIC: the job's strings outlive the statement's use (borrowed until
+     * on_done), and the statement is reset before on_done runs. NULL binds NULL. */
+    sqlite3_bind_text(st, idx, s, -1, SQLITE_STATIC);
+}
+
+/* Finds the row an earlier job (committed, or earlier in this very batch: the
+ * transaction sees its own inserts) stored under the same key. */
+static int writer_find_duplicate(queue *q, queue_job *job)
+{
+    sqlite3_stmt *st = q->wstmt[W_FIND_DUP];
+    bind_text(st, 1, job->route);
+    bind_text(st, 2, job->dedup_key);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        job->id = sqlite3_column_int64(st, 0);
+        job->result = QUEUE_DUPLICATE;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Stores one job inside the open transaction: 1 new row, 0 duplicate, -1 store
+ * error (the whole batch then fails). */
+static int writer_insert(queue *q, queue_job *job, int64_t now)
+{
+    sqlite3_stmt *st = q->wstmt[W_INSERT];
+    bind_text(st, 1, job->route);
+    bind_text(st, 2, job->credential);
+    bind_text(st, 3, job->dedup_key);
+    bind_text(st, 4, job->payload);
+    sqlite3_bind_int64(st, 5, now);
+    int rc = sqlite3_step(st);
+    int stored = rc == SQLITE_ROW;
+    if (stored) {
+        job->id = sqlite3_column_int64(st, 0);
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+    if (!stored)
+        return writer_find_duplicate(q, job);
+    job->result = QUEUE_ACCEPTED;
+    return 1;
+}
+
+/* The store's answer is all-or-nothing: a batch that did not commit must not
+ * report any job as accepted, even one whose INSERT succeeded. */
+static void writer_fail_batch(queue *q, queue_job *batch, const char *stage, int rc)
+{
+    log_write(LOG_ERROR, "queue: batch not stored", "path", q->path, "stage", stage, "error",
+              sqlite3_errmsg(q->wdb), NULL);
+    if (!sqlite3_get_autocommit(q->wdb))
+        exec_sql(q->wdb, "ROLLBACK");
+    for (queue_job *job = batch; job; job = job->next) {
+        job->result = QUEUE_FAILED;
+        job->id = 0;
+        snprintf(job->error, sizeof(job->error), "store %s failed: %s", stage, sqlite3_errstr(rc));
+    }
+}
+
+static int job_is_complete(const queue_job *job)
+{
+    return job->route && job->credential && job->payload;
+}
+
+/* Commits one batch; returns how many new rows it stored. */
+static long writer_store_batch(queue *q, queue_job *batch)
+{
+    int rc = exec_sql(q->wdb, "BEGIN IMMEDIATE");
+    if (rc != SQLITE_OK) {
+        writer_fail_batch(q, batch, "begin", rc);
+        return 0;
+    }
+    int64_t now = queue_now_ms();
+    long stored = 0;
+    for (queue_job *job = batch; job; job = job->next) {
+        if (!job_is_complete(job)) {
+            snprintf(job->error, sizeof(job->error), "job lacks route, credential or payload");
+            continue;
+        }
+        int r = writer_insert(q, job, now);
+        if (r < 0) {
+            writer_fail_batch(q, batch, "insert", sqlite3_errcode(q->wdb));
+            return 0;
+        }
+        stored += r;
+    }
+    rc = exec_sql(q->wdb, "COMMIT");
+    if (rc != SQLITE_OK) {
+        writer_fail_batch(q, batch, "commit", rc);
+        return 0;
+    }
+    return stored;
+}
+
+/* Answers every job of a committed (or failed) batch. A job may be freed by its
+ * own on_done, so its successor is read first. */
+static void writer_complete_batch(queue_job *batch)
+{
+    for (queue_job *job = batch, *next; job; job = next) {
+        next = job->next;
+        if (job->on_done)
+            job->on_done(job);
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    queue *q = arg;
+    pthread_mutex_lock(&q->jobs_lock);
+    for (;;) {
+        while (q->head == NULL && !q->stopping)
+            pthread_cond_wait(&q->jobs_ready, &q->jobs_lock);
+        if (q->head == NULL)
+            break; /* stopping, and everything submitted has been answered */
+        queue_job *batch = q->head;
+        q->head = q->tail = NULL;
+        pthread_mutex_unlock(&q->jobs_lock);
+
+        long stored = writer_store_batch(q, batch);
+        /* Acks first: the senders are waiting; delivery can take a moment. */
+        writer_complete_batch(batch);
+
+        pthread_mutex_lock(&q->jobs_lock);
+        void (*notify)(void *) = q->notify;
+        void *notify_arg = q->notify_arg;
+        if (stored > 0 && notify) {
+            pthread_mutex_unlock(&q->jobs_lock);
+            notify(notify_arg);
+            pthread_mutex_lock(&q->jobs_lock);
+        }
+    }
+    pthread_mutex_unlock(&q->jobs_lock);
+    return NULL;
+}
+
+void queue_submit(queue *q, queue_job *job)
+{
+    /* Fail closed: a path that forgets to set a result reports failure. */
+    job->result = QUEUE_FAILED;
+    job->id = 0;
+    job->error[0] = '\0';
+    job->next = NULL;
+    pthread_mutex_lock(&q->jobs_lock);
+    if (q->stopping) {
+        pthread_mutex_unlock(&q->jobs_lock);
+        snprintf(job->error, sizeof(job->error), "queue is shutting down");
+        if (job->on_done)
+            job->on_done(job);
+        return;
+    }
+    if (q->tail)
+        q->tail->next = job;
+    else
+        q->head = job;
+    q->tail = job;
+    pthread_cond_signal(&q->jobs_ready);
+    pthread_mutex_unlock(&q->jobs_lock);
+}
+
+/* A caller's job wrapped with what the waiting thread sleeps on; job comes
+ * first so on_done can get back to the wrapper. */
+typedef struct queue_waiter {
+    queue_job job;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int done;
+} queue_waiter;
+
+static void waiter_done(queue_job *job)
+{
+    queue_waiter *w = (queue_waiter *)job;
+    pthread_mutex_lock(&w->lock);
+    w->done = 1;
+    pthread_cond_signal(&w->cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+queue_result queue_submit_wait(queue *q, queue_job *job)
+{
+    queue_waiter w;
+    memset(&w, 0, sizeof(w));
+    w.job.route = job->route;
+    w.job.credential = job->credential;
+    w.job.dedup_key = job->dedup_key;
+    w.job.payload = job->payload;
+    w.job.on_done = waiter_done;
+    pthread_mutex_init(&w.lock, NULL);
+    pthread_cond_init(&w.cond, NULL);
+
+    queue_submit(q, &w.job);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    pthread_cond_destroy(&w.cond);
+    pthread_mutex_destroy(&w.lock);
+
+    job->result = w.job.result;
+    job->id = w.job.id;
+    memcpy(job->error, w.job.error, sizeof(job->error));
+    return job->result;
+}
+
+void queue_set_notify(queue *q, void (*fn)(void *arg), void *arg)
+{
+    pthread_mutex_lock(&q->jobs_lock);
+    q->notify = fn;
+    q->notify_arg = arg;
+    pthread_mutex_unlock(&q->jobs_lock);
+}
+
+void queue_stop(queue *q)
+{
+    pthread_mutex_lock(&q->jobs_lock);
+    if (!q->stopping) {
+        q->stopping = 1;
+        pthread_cond_signal(&q->jobs_ready);
+        pthread_mutex_unlock(&q->jobs_lock);
+        if (q->writer_started)
+            pthread_join(q->writer, NULL);
+        pthread_mutex_lock(&q->jobs_lock);
+        q->stopped = 1;
+        pthread_cond_broadcast(&q->stopped_cond);
+    }
+    while (!q->stopped)
+        pthread_cond_wait(&q->stopped_cond, &q->jobs_lock);
+    pthread_mutex_unlock(&q->jobs_lock);
+}
+
+void queue_close(queue *q)
+{
+    if (q == NULL)
+        return;
+    queue_stop(q);
+    queue_free(q);
+}
+
+/* ---- delivering side ----------------------------------------------------- */
+
+static char *column_dup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *text = sqlite3_column_text(st, col);
+    return text ? strdup((const char *)text) : NULL;
+}
+
+/* Fills row from columns id, route, credential, dedup_key, payload, attempts,
+ * created_at; -1 when out of memory. */
+static int row_from_stmt(sqlite3_stmt *st, queue_row *row)
+{
+    row->id = sqlite3_column_int64(st, 0);
+    row->route = column_dup(st, 1);
+    row->credential = column_dup(st, 2);
+    row->dedup_key = column_dup(st, 3);
+    row->payload = column_dup(st, 4);
+    row->attempts = sqlite3_column_int(st, 5);
+    row->created_at = sqlite3_column_int64(st, 6);
+    int key_ok = row->dedup_key || sqlite3_column_type(st, 3) == SQLITE_NULL;
+    return row->route && row->credential && row->payload && key_ok ? 0 : -1;
+}
+
+void queue_row_clear(queue_row *row)
+{
+    free(row->route);
+    free(row->credential);
+    free(row->dedup_key);
+    free(row->payload);
+    memset(row, 0, sizeof(*row));
+}
+
+/* When nothing is due, the earliest pending row tells the worker how long it
+ * may sleep. Call under store_lock. */
+static int next_due_locked(queue *q, int64_t *next_due_ms)
+{
+    sqlite3_stmt *st = q->rstmt[R_NEXT_DUE];
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *next_due_ms = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW) {
+        store_error(q, "next_due");
+        return -1;
+    }
+    return 0;
+}
+
+int queue_claim(queue *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms)
+{
+    memset(row, 0, sizeof(*row));
+    pthread_mutex_lock(&q->store_lock);
+    sqlite3_stmt *st = q->rstmt[R_CLAIM];
+    sqlite3_bind_int64(st, 1, now_ms);
+    int rc = sqlite3_step(st);
+    int claimed = rc == SQLITE_ROW, filled = 0;
+    if (claimed) {
+        filled = row_from_stmt(st, row) == 0;
+        rc = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    int ret;
+    if (rc != SQLITE_DONE) {
+        store_error(q, "claim");
+        ret = -1;
+    } else if (claimed) {
+        /* Out of memory leaves the row inflight until the next start. */
+        ret = filled ? 1 : -1;
+    } else {
+        int64_t due = -1;
+        ret = next_due_locked(q, &due) < 0 ? -1 : 0;
+        if (next_due_ms)
+            *next_due_ms = due;
+    }
+    pthread_mutex_unlock(&q->store_lock);
+    if (ret != 1)
+        queue_row_clear(row);
+    return ret;
+}
+
+/* Runs one of the settle statements (?1 id, ?2 when, ?3 error); each changes
+ * the row only while it is inflight, so a stale worker cannot settle twice. */
+static int queue_settle(queue *q, int which, int64_t id, int64_t when_ms, const char *error)
+{
+    pthread_mutex_lock(&q->store_lock);
+    sqlite3_stmt *st = q->rstmt[which];
+    int nparams = sqlite3_bind_parameter_count(st);
+    sqlite3_bind_int64(st, 1, id);
+    if (nparams >= 2)
+        sqlite3_bind_int64(st, 2, when_ms);
+    if (nparams >= 3)
+        bind_text(st, 3, error);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    int changed = rc == SQLITE_DONE ? sqlite3_changes(q->rdb) : 0;
+    if (rc != SQLITE_DONE)
+        store_error(q, "settle");
+    pthread_mutex_unlock(&q->store_lock);
+    return changed == 1 ? 0 : -1;
+}
+
+int queue_mark_done(queue *q, int64_t id)
+{
+    return queue_settle(q, R_DONE, id, 0, NULL);
+}
+
+int queue_mark_retry(queue *q, int64_t id, int64_t next_attempt_ms, const char *error)
+{
+    return queue_settle(q, R_RETRY, id, next_attempt_ms, error);
+}
+
+int queue_mark_dead(queue *q, int64_t id, const char *error)
+{
+    return queue_settle(q, R_DEAD, id, 0, error);
+}
+
+int queue_counts_get(queue *q, queue_counts *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&q->store_lock);
+    sqlite3_stmt *st = q->rstmt[R_COUNTS];
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(st, 0);
+        long n = (long)sqlite3_column_int64(st, 1);
+        if (strcmp(state, "pending") == 0)
+            out->pending = n;
+        else if (strcmp(state, "inflight") == 0)
+            out->inflight = n;
+        else if (strcmp(state, "done") == 0)
+            out->done = n;
+        else if (strcmp(state, "dead") == 0)
+            out->dead = n;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        store_error(q, "counts");
+    pthread_mutex_unlock(&q->store_lock);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int queue_list_dead(queue *q, const char *route, queue_row_fn fn, void *arg)
+{
+    pthread_mutex_lock(&q->store_lock);
+    sqlite3_stmt *st = q->rstmt[R_LIST_DEAD];
+    bind_text(st, 1, route);
+    int rc, ok = 1;
+    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        queue_row row = {0};
+        ok = row_from_stmt(st, &row) == 0;
+        if (ok)
+            fn(&row, (const char *)sqlite3_column_text(st, 7), arg);
+        queue_row_clear(&row);
+    }
+    sqlite3_reset(st);
+    if (ok && rc != SQLITE_DONE)
+        store_error(q, "list_dead");
+    pthread_mutex_unlock(&q->store_lock);
+    return ok && rc == SQLITE_DONE ? 0 : -1;
+}
+
+long queue_replay(queue *q, int64_t id, const char *route)
+{
+    pthread_mutex_lock(&q->store_lock);
+    sqlite3_stmt *st = q->rstmt[R_REPLAY];
+    sqlite3_bind_int64(st, 1, id);
+    bind_text(st, 2, route);
+    sqlite3_bind_int64(st, 3, queue_now_ms());
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    long changed = rc == SQLITE_DONE ? (long)sqlite3_changes(q->rdb) : -1;
+    if (rc != SQLITE_DONE)
+        store_error(q, "replay");
+    pthread_mutex_unlock(&q->store_lock);
+    return changed;
+}

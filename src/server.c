@@ -1,0 +1,579 @@
+/* server: the inbound HTTP side. Each event-loop thread owns an h2o context
+ * and its own SO_REUSEPORT sockets, so the kernel spreads connections across
+ * threads and no lock sits on the request path. A webhook's answer waits for
+ * the queue's group commit: the handler hands the jobs to the writer thread and
+ * returns; the writer wakes this loop through an h2o multithread queue, and the
+ * loop sends the 202. The request may have gone away by then (client closed),
+ * which the request pool's dispose callback tells us. */
+#include "server.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <h2o.h>
+#include <h2o/multithread.h>
+
+#include "json.h"
+#include "log.h"
+#include "mapping.h"
+
+/* How long a loop sleeps in epoll at most, so a stop request is seen promptly. */
+#define SERVER_LOOP_TICK_MS 100
+/* Seconds a sender (or the load balancer) is told to wait when we cannot keep
+ * what it sends; short, because a restart or a drained node recovers quickly. */
+#define SERVER_RETRY_AFTER "5"
+#define SERVER_LISTEN_BACKLOG 1024
+#define HOOKS_PREFIX "/hooks/"
+
+typedef struct server_thread server_thread;
+
+struct server {
+    const config *cfg;
+    queue *q;
+    h2o_globalconf_t globalconf;
+    int nthreads;
+    server_thread *threads;
+    atomic_int stopping;
+};
+
+struct server_thread {
+    server *srv;
+    pthread_t tid;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    h2o_multithread_queue_t *mq;
+    h2o_multithread_receiver_t committed;
+    int *fds;               /* one listen socket per listener */
+    h2o_socket_t **sockets; /* the same, wrapped for the loop; NULL once closed */
+    long waiting;           /* webhooks waiting for their commit (loop thread only) */
+};
+
+typedef struct pending_token pending_token;
+
+/* One webhook waiting for the queue writer. Heap-allocated because it outlives
+ * the request when the client disconnects first. */
+typedef struct pending_webhook {
+    h2o_multithread_message_t message; /* first: the receiver gets this pointer */
+    server_thread *thread;
+    h2o_req_t *req;         /* NULL once the request was disposed */
+    pending_token *token;   /* in req->pool; NULL once disposed */
+    atomic_size_t remaining;
+    size_t njobs;
+    queue_job *jobs;
+    char **payloads;
+    char **dedup_keys;
+} pending_webhook;
+
+struct pending_token {
+    pending_webhook *pending;
+};
+
+/* ---- answers ---- */
+
+static void send_json(h2o_req_t *req, int status, const char *reason, const char *body, size_t len)
+{
+    req->res.status = status;
+    req->res.reason = reason;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT("application/json"));
+    /* h2o_send_inline sets res.content_length, which keeps HTTP/1.1 keep-alive. */
+    h2o_send_inline(req, body, len);
+}
+
+static void send_error(h2o_req_t *req, int status, const char *reason, const char *error,
+                       const char *detail)
+{
+    yajl_gen g = json_gen_new();
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, "error", error);
+    if (detail != NULL)
+        json_gen_kv_str(g, "detail", detail);
+    yajl_gen_map_close(g);
+    size_t len;
+    char *body = json_gen_take(g, &len);
+    yajl_gen_free(g);
+    send_json(req, status, reason, body ? body : "{}", body ? len : 2);
+    free(body);
+}
+
+static void send_status(h2o_req_t *req, int status, const char *reason, const char *state,
+                        const char *key, const char *value)
+{
+    yajl_gen g = json_gen_new();
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, "status", state);
+    if (key != NULL)
+        json_gen_kv_str(g, key, value);
+    yajl_gen_map_close(g);
+    size_t len;
+    char *body = json_gen_take(g, &len);
+    yajl_gen_free(g);
+    send_json(req, status, reason, body ? body : "{}", body ? len : 2);
+    free(body);
+}
+
+static void send_unavailable(h2o_req_t *req, const char *detail)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                   H2O_STRLIT(SERVER_RETRY_AFTER));
+    send_error(req, 503, "Service Unavailable", "unavailable", detail);
+}
+
+static void send_method_not_allowed(h2o_req_t *req, const char *allow)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("allow"), 0, NULL, allow,
+                          strlen(allow));
+    send_error(req, 405, "Method Not Allowed", "method_not_allowed", NULL);
+}
+
+/* ---- the parts of a request a source reads ---- */
+
+static const char *lookup_header(void *ctx, const char *name, size_t *len)
+{
+    h2o_req_t *req = ctx;
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, strlen(name), -1);
+    if (i < 0)
+        return NULL;
+    *len = req->headers.entries[i].value.len;
+    return req->headers.entries[i].value.base;
+}
+
+/* application/json, any case, parameters (charset) allowed. */
+static int is_json_content_type(h2o_req_t *req)
+{
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (i < 0)
+        return 0;
+    h2o_iovec_t v = req->headers.entries[i].value;
+    static const char want[] = "application/json";
+    size_t n = sizeof(want) - 1;
+    if (v.len < n || strncasecmp(v.base, want, n) != 0)
+        return 0;
+    return v.len == n || v.base[n] == ';' || v.base[n] == ' ';
+}
+
+/* ---- the commit handoff ---- */
+
+static void pending_free(pending_webhook *p)
+{
+    for (size_t i = 0; i < p->njobs; i++) {
+        free(p->payloads[i]);
+        free(p->dedup_keys[i]);
+    }
+    free(p->payloads);
+    free(p->dedup_keys);
+    free(p->jobs);
+    free(p);
+}
+
+/* The request's pool is going away (answered, or the client left). */
+static void on_token_dispose(void *mem)
+{
+    pending_token *token = mem;
+    if (token->pending != NULL) {
+        token->pending->req = NULL;
+        token->pending->token = NULL;
+    }
+}
+
+/* Writer thread: one job of the webhook is settled; the last one wakes the loop. */
+static void on_job_done(queue_job *job)
+{
+    pending_webhook *p = job->owner;
+    if (atomic_fetch_sub(&p->remaining, 1) == 1)
+        h2o_multithread_send_message(&p->thread->committed, &p->message);
+}
+
+static void answer_committed(pending_webhook *p)
+{
+    h2o_req_t *req = p->req;
+    const queue_job *first_queued = NULL, *first_duplicate = NULL;
+    for (size_t i = 0; i < p->njobs; i++) {
+        const queue_job *job = &p->jobs[i];
+        if (job->result == QUEUE_FAILED) {
+            log_write(LOG_ERROR, "store write failed", "route", job->route, "error", job->error, NULL);
+            send_unavailable(req, "the webhook could not be stored; retry later");
+            return;
+        }
+        if (job->result == QUEUE_ACCEPTED && first_queued == NULL)
+            first_queued = job;
+        if (job->result == QUEUE_DUPLICATE && first_duplicate == NULL)
+            first_duplicate = job;
+    }
+    char id[32];
+    if (first_queued != NULL) {
+        snprintf(id, sizeof(id), "%lld", (long long)first_queued->id);
+        log_write(LOG_INFO, "queued", "route", first_queued->route, "id", id, NULL);
+        send_status(req, 202, "Accepted", "queued", "id", id);
+    } else {
+        snprintf(id, sizeof(id), "%lld", (long long)first_duplicate->id);
+        log_write(LOG_INFO, "duplicate", "route", first_duplicate->route, "id", id, NULL);
+        send_status(req, 200, "OK", "duplicate", "id", id);
+    }
+}
+
+/* Loop thread: webhooks whose commit finished. */
+static void on_committed(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    while (!h2o_linklist_is_empty(messages)) {
+        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_linklist_unlink(&m->link);
+        pending_webhook *p = (pending_webhook *)m;
+        p->thread->waiting--;
+        if (p->req != NULL) {
+            p->token->pending = NULL; /* answered: the dispose must not touch p */
+            answer_committed(p);
+        }
+        pending_free(p);
+    }
+}
+
+/* Builds one queue job per mapped event and hands them to the writer. Returns 0
+ * when the answer will come from on_committed, or an HTTP status to send now
+ * (with *detail) when nothing was submitted. */
+static int submit_events(server_thread *thread, h2o_req_t *req, const route *rt, event_list *events,
+                         char *detail, size_t detail_len)
+{
+    pending_webhook *p = calloc(1, sizeof(*p));
+    if (p == NULL)
+        return 503;
+    p->thread = thread;
+    p->jobs = calloc(events->count, sizeof(*p->jobs));
+    p->payloads = calloc(events->count, sizeof(char *));
+    p->dedup_keys = calloc(events->count, sizeof(char *));
+    if (p->jobs == NULL || p->payloads == NULL || p->dedup_keys == NULL) {
+        pending_free(p);
+        return 503;
+    }
+    const char *ignored_type = NULL;
+    for (size_t i = 0; i < events->count; i++) {
+        const meeting_event *ev = &events->items[i];
+        int rule = mapping_match(&rt->rules, ev);
+        if (rule < 0) {
+            ignored_type = ev->event_type;
+            continue;
+        }
+        close_update update;
+        if (mapping_build(&rt->rules, rule, ev, &update, detail, detail_len) != 0) {
+            pending_free(p);
+            return 400;
+        }
+        char *payload = update_serialize(&update);
+        update_clear(&update);
+        if (payload == NULL) {
+            pending_free(p);
+            return 503;
+        }
+        size_t n = p->njobs++;
+        p->payloads[n] = payload;
+        /* Dedup keys are kept per route by the queue, so the sender's own ids
+         * cannot collide across routes. */
+        p->dedup_keys[n] = ev->dedup_key ? strdup(ev->dedup_key) : NULL;
+        queue_job *job = &p->jobs[n];
+        job->route = rt->name;
+        job->credential = rt->credential->name;
+        job->dedup_key = p->dedup_keys[n];
+        job->payload = payload;
+        job->owner = p;
+        job->on_done = on_job_done;
+    }
+    if (p->njobs == 0) {
+        pending_free(p);
+        snprintf(detail, detail_len, "no rule matches event \"%s\"", ignored_type ? ignored_type : "");
+        return 200;
+    }
+    p->req = req;
+    p->token = h2o_mem_alloc_shared(&req->pool, sizeof(pending_token), on_token_dispose);
+    p->token->pending = p;
+    atomic_store(&p->remaining, p->njobs);
+    thread->waiting++;
+    /* p stays alive until on_committed runs on this very thread, which cannot
+     * happen before this function returns to the loop. */
+    for (size_t i = 0; i < p->njobs; i++)
+        queue_submit(thread->srv->q, &p->jobs[i]);
+    return 0;
+}
+
+static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
+{
+    server *srv = thread->srv;
+    const source *src = rt->source;
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
+        send_method_not_allowed(req, "POST");
+        return 0;
+    }
+    if (atomic_load(&srv->stopping)) {
+        send_unavailable(req, "shutting down");
+        return 0;
+    }
+    const char *body = req->entity.base ? req->entity.base : "";
+    size_t body_len = req->entity.base ? req->entity.len : 0;
+    if (body_len > srv->cfg->body_limit) {
+        send_error(req, 413, "Payload Too Large", "payload_too_large", "body exceeds body_limit");
+        return 0;
+    }
+    if (body_len > 0 && src->body_is_json && !is_json_content_type(req)) {
+        send_error(req, 415, "Unsupported Media Type", "unsupported_media_type",
+                   "Content-Type must be application/json");
+        return 0;
+    }
+    char detail[256] = "";
+    yajl_val tree = NULL;
+    if (body_len > 0 && src->body_is_json) {
+        tree = json_parse(body, body_len, detail, sizeof(detail));
+        if (tree == NULL) {
+            send_error(req, 400, "Bad Request", "bad_request", detail);
+            return 0;
+        }
+    }
+    source_request sreq = {
+        .body = body,
+        .body_len = body_len,
+        .query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL,
+        .query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0,
+        .header = lookup_header,
+        .header_ctx = req,
+        .now = time(NULL),
+    };
+    event_list events = {0};
+    source_answer ans = {0};
+    if (src->handshake(src, &sreq, tree, &ans)) {
+        req->res.status = ans.status;
+        req->res.reason = ans.status == 200 ? "OK" : "Error";
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ans.content_type,
+                       strlen(ans.content_type));
+        h2o_send_inline(req, ans.body ? ans.body : "", ans.body ? ans.body_len : 0);
+        log_write(LOG_INFO, "handshake answered", "route", rt->name, NULL);
+        free(ans.body);
+    } else if (src->verify(src, &sreq, tree, detail, sizeof(detail)) != 0) {
+        log_write(LOG_WARN, "verification failed", "route", rt->name, "detail", detail, NULL);
+        send_error(req, 401, "Unauthorized", "unauthorized", detail);
+    } else if (src->parse(src, &sreq, tree, &events, detail, sizeof(detail)) != 0) {
+        send_error(req, 400, "Bad Request", "bad_request", detail);
+    } else {
+        int status = submit_events(thread, req, rt, &events, detail, sizeof(detail));
+        if (status == 200) {
+            log_write(LOG_INFO, "ignored", "route", rt->name, "reason", detail, NULL);
+            send_status(req, 200, "OK", "ignored", "reason", detail);
+        } else if (status == 400) {
+            send_error(req, 400, "Bad Request", "bad_request", detail);
+        } else if (status == 503) {
+            send_unavailable(req, "out of memory");
+        }
+    }
+    event_list_free(&events);
+    yajl_tree_free(tree);
+    return 0;
+}
+
+static int on_req(h2o_handler_t *handler, h2o_req_t *req)
+{
+    (void)handler;
+    server_thread *thread = H2O_STRUCT_FROM_MEMBER(server_thread, ctx, req->conn->ctx);
+    h2o_iovec_t path = req->path_normalized;
+    int is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||
+                 h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
+        if (!is_get)
+            send_method_not_allowed(req, "GET, HEAD");
+        else
+            send_status(req, 200, "OK", "ok", NULL, NULL);
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
+        if (!is_get) {
+            send_method_not_allowed(req, "GET, HEAD");
+        } else if (atomic_load(&thread->srv->stopping)) {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                           H2O_STRLIT(SERVER_RETRY_AFTER));
+            send_status(req, 503, "Service Unavailable", "stopping", NULL, NULL);
+        } else {
+            send_status(req, 200, "OK", "ready", NULL, NULL);
+        }
+        return 0;
+    }
+    size_t prefix = sizeof(HOOKS_PREFIX) - 1;
+    if (path.len > prefix && memcmp(path.base, HOOKS_PREFIX, prefix) == 0) {
+        const route *rt = config_find_route(thread->srv->cfg, path.base + prefix, path.len - prefix);
+        if (rt != NULL)
+            return handle_hook(thread, req, rt);
+    }
+    send_error(req, 404, "Not Found", "not_found", NULL);
+    return 0;
+}
+
+/* ---- sockets and loops ---- */
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    if (err != NULL)
+        return;
+    server_thread *thread = listener->data;
+    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    if (sock != NULL)
+        h2o_accept(&thread->accept_ctx, sock);
+}
+
+static int open_listener(const config_listener *l, char *err, size_t errlen)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", l->port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(l->host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "listen %s:%d: %s", l->host, l->port, gai_strerror(rc));
+        return -1;
+    }
+    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SERVER_LISTEN_BACKLOG) != 0) {
+        snprintf(err, errlen, "listen %s:%d: %s", l->host, l->port, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
+{
+    server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->cfg = cfg;
+    s->q = q;
+    s->nthreads = cfg->threads > 0 ? cfg->threads : 1;
+    s->threads = calloc((size_t)s->nthreads, sizeof(*s->threads));
+    if (s->threads == NULL) {
+        free(s);
+        return NULL;
+    }
+    h2o_config_init(&s->globalconf);
+    /* h2o refuses larger bodies itself (with its own 413), so the handler's
+     * JSON 413 covers what arrives within h2o's buffer; both use body_limit. */
+    s->globalconf.max_request_entity_size = cfg->body_limit;
+    s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("closehook"));
+    h2o_hostconf_t *host = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
+    h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
+    handler->on_req = on_req;
+
+    for (int t = 0; t < s->nthreads; t++) {
+        server_thread *thread = &s->threads[t];
+        thread->srv = s;
+        thread->fds = calloc(cfg->nlisteners, sizeof(int));
+        thread->sockets = calloc(cfg->nlisteners, sizeof(h2o_socket_t *));
+        if (thread->fds == NULL || thread->sockets == NULL) {
+            snprintf(err, errlen, "out of memory");
+            server_free(s);
+            return NULL;
+        }
+        for (size_t i = 0; i < cfg->nlisteners; i++)
+            thread->fds[i] = -1;
+        for (size_t i = 0; i < cfg->nlisteners; i++) {
+            thread->fds[i] = open_listener(&cfg->listeners[i], err, errlen);
+            if (thread->fds[i] < 0) {
+                server_free(s);
+                return NULL;
+            }
+        }
+    }
+    return s;
+}
+
+static void close_listeners(server_thread *thread)
+{
+    for (size_t i = 0; i < thread->srv->cfg->nlisteners; i++) {
+        if (thread->sockets[i] != NULL) {
+            h2o_socket_read_stop(thread->sockets[i]);
+            h2o_socket_close(thread->sockets[i]);
+            thread->sockets[i] = NULL;
+            thread->fds[i] = -1; /* closed with the socket */
+        }
+    }
+}
+
+static void *thread_main(void *arg)
+{
+    server_thread *thread = arg;
+    server *s = thread->srv;
+    h2o_evloop_t *loop = h2o_evloop_create();
+    /* on_req finds its thread from req->conn->ctx, which is embedded here. */
+    h2o_context_init(&thread->ctx, loop, &s->globalconf);
+    thread->accept_ctx.ctx = &thread->ctx;
+    thread->accept_ctx.hosts = s->globalconf.hosts;
+    thread->mq = h2o_multithread_create_queue(loop);
+    h2o_multithread_register_receiver(thread->mq, &thread->committed, on_committed);
+
+    for (size_t i = 0; i < s->cfg->nlisteners; i++) {
+        thread->sockets[i] = h2o_evloop_socket_create(loop, thread->fds[i], H2O_SOCKET_FLAG_DONT_READ);
+        thread->sockets[i]->data = thread;
+        h2o_socket_read_start(thread->sockets[i], on_accept);
+    }
+    while (!atomic_load(&s->stopping))
+        h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
+
+    /* Stop taking connections, then answer every webhook already handed to the
+     * queue: its sender must learn whether it was kept. */
+    close_listeners(thread);
+    while (thread->waiting > 0)
+        h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
+    h2o_evloop_run(loop, 0); /* flush the last answers */
+
+    h2o_multithread_unregister_receiver(thread->mq, &thread->committed);
+    h2o_multithread_destroy_queue(thread->mq);
+    h2o_context_dispose(&thread->ctx);
+    return NULL;
+}
+
+int server_run(server *s)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int started = 0;
+    for (; started < s->nthreads; started++)
+        if (pthread_create(&s->threads[started].tid, NULL, thread_main, &s->threads[started]) != 0)
+            break;
+    if (started < s->nthreads)
+        atomic_store(&s->stopping, 1);
+    for (int t = 0; t < started; t++)
+        pthread_join(s->threads[t].tid, NULL);
+    return started == s->nthreads ? 0 : -1;
+}
+
+void server_stop(server *s)
+{
+    atomic_store(&s->stopping, 1);
+}
+
+void server_free(server *s)
+{
+    if (s == NULL)
+        return;
+    for (int t = 0; t < s->nthreads; t++) {
+        server_thread *thread = &s->threads[t];
+        for (size_t i = 0; thread->fds != NULL && i < s->cfg->nlisteners; i++)
+            if (thread->fds[i] >= 0)
+                close(thread->fds[i]);
+        free(thread->fds);
+        free(thread->sockets);
+    }
+    free(s->threads);
+    h2o_config_dispose(&s->globalconf);
+    free(s);
+}

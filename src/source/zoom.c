@@ -1,0 +1,334 @@
+/* zoom: Zoom Marketplace event subscriptions, owned whole here — the route
+ * keys ("secret", "tolerance_s"), the endpoint.url_validation handshake, the
+ * x-zm-signature check and the mapping of Zoom's envelope to a meeting_event.
+ * See senders.md for the facts this follows. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "signature.h"
+#include "source.h"
+
+/* Zoom's documentation: refuse a request whose timestamp is more than five
+ * minutes away from now. */
+#define ZOOM_DEFAULT_TOLERANCE_S 300
+/* Beyond an hour a captured request could be replayed long after the fact,
+ * which is what the timestamp is there to prevent. */
+#define ZOOM_MAX_TOLERANCE_S 3600
+/* Unix seconds need 10 digits until the year 2286; 18 still fits a long long,
+ * so anything longer is garbage rather than a time. */
+#define ZOOM_TIMESTAMP_MAX_DIGITS 18
+/* "v0=" + 64 hex digits + NUL. */
+#define ZOOM_SIGNATURE_BUF (3 + 2 * SIGNATURE_SHA256_LEN + 1)
+
+typedef struct zoom_source {
+    source super;
+    char *secret;
+    size_t secret_len;
+    long tolerance_s;
+} zoom_source;
+
+static const char *const zoom_keys[] = {"tolerance_s", NULL};
+/* Keys every route carries, read by config, not by the source. */
+static const char *const route_common_keys[] = {"name", "source", "secret", "credential", "rules", NULL};
+
+__attribute__((format(printf, 3, 4))) static void zoom_config_error(const source_config_ctx *ctx,
+                                                                     const char *key, const char *fmt, ...)
+{
+    char problem[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(problem, sizeof(problem), fmt, ap);
+    va_end(ap);
+    snprintf(ctx->err, ctx->errlen, "%s: %s.%s: %s", ctx->file, ctx->key_prefix, key, problem);
+}
+
+static int key_listed(const char *key, const char *const *list)
+{
+    for (; *list != NULL; list++)
+        if (strcmp(*list, key) == 0)
+            return 1;
+    return 0;
+}
+
+/* A misspelt key ("tolerance" for "tolerance_s") would otherwise be ignored
+ * silently and the default used; naming it at load time is kinder. */
+static int zoom_check_keys(yajl_val route, const source_config_ctx *ctx)
+{
+    for (size_t i = 0; i < route->u.object.len; i++) {
+        const char *key = route->u.object.keys[i];
+        if (!key_listed(key, route_common_keys) && !key_listed(key, zoom_keys)) {
+            zoom_config_error(ctx, key, "unknown key for source zoom");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int zoom_read_tolerance(yajl_val route, long *out, const source_config_ctx *ctx)
+{
+    yajl_val v = json_member(route, "tolerance_s");
+    *out = ZOOM_DEFAULT_TOLERANCE_S;
+    if (v == NULL)
+        return 0;
+    if (!YAJL_IS_INTEGER(v) || v->u.number.i < 1 || v->u.number.i > ZOOM_MAX_TOLERANCE_S) {
+        zoom_config_error(ctx, "tolerance_s", "must be an integer from 1 to %d", ZOOM_MAX_TOLERANCE_S);
+        return -1;
+    }
+    *out = (long)v->u.number.i;
+    return 0;
+}
+
+/* 0 when the header holds unix seconds no further than the tolerance from now,
+ * in either direction: a future stamp is as suspicious as a stale one. */
+static int zoom_timestamp_fresh(const zoom_source *z, const char *ts, size_t len, time_t now, char *detail,
+                                size_t detail_len)
+{
+    if (len == 0 || len > ZOOM_TIMESTAMP_MAX_DIGITS) {
+        snprintf(detail, detail_len, "invalid x-zm-request-timestamp header");
+        return -1;
+    }
+    long long seconds = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (ts[i] < '0' || ts[i] > '9') {
+            snprintf(detail, detail_len, "invalid x-zm-request-timestamp header");
+            return -1;
+        }
+        seconds = seconds * 10 + (ts[i] - '0');
+    }
+    long long skew = (long long)now - seconds;
+    if (skew > z->tolerance_s || skew < -z->tolerance_s) {
+        snprintf(detail, detail_len, "timestamp outside the %ld s tolerance", z->tolerance_s);
+        return -1;
+    }
+    return 0;
+}
+
+/* The one authenticity check, shared by events and the URL validation. */
+static int zoom_authentic(const zoom_source *z, const source_request *req, char *detail, size_t detail_len)
+{
+    size_t ts_len, sig_len;
+    const char *ts = req->header(req->header_ctx, "x-zm-request-timestamp", &ts_len);
+    const char *sig = req->header(req->header_ctx, "x-zm-signature", &sig_len);
+    if (ts == NULL) {
+        snprintf(detail, detail_len, "missing x-zm-request-timestamp header");
+        return -1;
+    }
+    if (sig == NULL) {
+        snprintf(detail, detail_len, "missing x-zm-signature header");
+        return -1;
+    }
+    if (zoom_timestamp_fresh(z, ts, ts_len, req->now, detail, detail_len) != 0)
+        return -1;
+
+    const signature_part parts[] = {{"v0:", 3}, {ts, ts_len}, {":", 1}, {req->body, req->body_len}};
+    unsigned char mac[SIGNATURE_SHA256_LEN];
+    if (signature_hmac_sha256(z->secret, z->secret_len, parts, 4, mac) != 0) {
+        snprintf(detail, detail_len, "signature could not be computed");
+        return -1;
+    }
+    /* Comparing the whole header text against the expected text makes a
+     * missing "v0=", a wrong length or non-hex digits plain mismatches. */
+    char expected[ZOOM_SIGNATURE_BUF] = "v0=";
+    signature_hex(mac, sizeof(mac), expected + 3);
+    if (!signature_equal(sig, sig_len, expected, strlen(expected))) {
+        snprintf(detail, detail_len, "signature mismatch");
+        return -1;
+    }
+    return 0;
+}
+
+static int zoom_verify(const source *self, const source_request *req, yajl_val tree, char *detail,
+                       size_t detail_len)
+{
+    (void)tree;
+    return zoom_authentic((const zoom_source *)self, req, detail, detail_len);
+}
+
+/* Fills a handshake answer with a two-member JSON object; 1 either way, since
+ * the request was a handshake even when the answer could not be built. */
+static int zoom_answer(source_answer *ans, int status, const char *k1, const char *v1, const char *k2,
+                       const char *v2)
+{
+    ans->status = status;
+    ans->content_type = "application/json";
+    ans->body = NULL;
+    ans->body_len = 0;
+    yajl_gen g = json_gen_new();
+    if (g == NULL) {
+        ans->status = 500;
+        return 1;
+    }
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, k1, v1);
+    json_gen_kv_str(g, k2, v2);
+    if (yajl_gen_map_close(g) == yajl_gen_status_ok)
+        ans->body = json_gen_take(g, &ans->body_len);
+    yajl_gen_free(g);
+    if (ans->body == NULL)
+        ans->status = 500;
+    return 1;
+}
+
+/* The validation is verified like any event first: answering unsigned ones
+ * would let anyone have us HMAC text of their choice with our secret. */
+static int zoom_handshake(const source *self, const source_request *req, yajl_val tree, source_answer *ans)
+{
+    const zoom_source *z = (const zoom_source *)self;
+    yajl_val event = json_member(tree, "event");
+    if (!YAJL_IS_STRING(event) || strcmp(event->u.string, "endpoint.url_validation") != 0)
+        return 0;
+
+    char detail[128];
+    if (zoom_authentic(z, req, detail, sizeof(detail)) != 0)
+        return zoom_answer(ans, 401, "error", "unauthorized", "detail", detail);
+    yajl_val token = json_get(tree, "payload.plainToken");
+    if (!YAJL_IS_STRING(token) || token->u.string[0] == '\0')
+        return zoom_answer(ans, 400, "error", "bad_request", "detail", "missing payload.plainToken");
+
+    const signature_part part = {token->u.string, strlen(token->u.string)};
+    unsigned char mac[SIGNATURE_SHA256_LEN];
+    if (signature_hmac_sha256(z->secret, z->secret_len, &part, 1, mac) != 0) {
+        ans->status = 500;
+        ans->content_type = "application/json";
+        ans->body = NULL;
+        ans->body_len = 0;
+        return 1;
+    }
+    char encrypted[2 * SIGNATURE_SHA256_LEN + 1];
+    signature_hex(mac, sizeof(mac), encrypted);
+    return zoom_answer(ans, 200, "plainToken", token->u.string, "encryptedToken", encrypted);
+}
+
+/* Zoom spells the same fact differently per event (meeting.ended has "id",
+ * meeting.summary_completed "meeting_id"): the first non-empty scalar wins. */
+static const char *first_scalar(yajl_val root, const char *const *paths)
+{
+    for (; *paths != NULL; paths++) {
+        const char *s = json_scalar(json_get(root, *paths));
+        if (s != NULL && s[0] != '\0')
+            return s;
+    }
+    return NULL;
+}
+
+static char *dup_first(yajl_val root, const char *const *paths, int *oom)
+{
+    const char *s = first_scalar(root, paths);
+    if (s == NULL)
+        return NULL;
+    char *copy = strdup(s);
+    if (copy == NULL)
+        *oom = 1;
+    return copy;
+}
+
+static const char *const meeting_id_paths[] = {"id", "meeting_id", NULL};
+static const char *const meeting_identity_paths[] = {"uuid", "meeting_uuid", "id", "meeting_id", NULL};
+static const char *const start_paths[] = {"start_time", "meeting_start_time", NULL};
+static const char *const end_paths[] = {"end_time", "meeting_end_time", NULL};
+static const char *const join_url_paths[] = {"join_url", NULL};
+static const char *const participant_paths[] = {"participant.participant_uuid", "participant.user_id",
+                                                "participant.email", NULL};
+
+/* Zoom's retries repeat event, meeting and event_ts, so together they name a
+ * delivery; two people joining share all three, hence the participant. With
+ * no meeting or no event_ts there is no safe key (distinct meetings would
+ * collide), so none is made and the event is not deduplicated. */
+static char *zoom_dedup_key(yajl_val tree, yajl_val object, const char *event, int *oom)
+{
+    const char *meeting = first_scalar(object, meeting_identity_paths);
+    const char *event_ts = json_scalar(json_member(tree, "event_ts"));
+    if (meeting == NULL || event_ts == NULL)
+        return NULL;
+    const char *participant = first_scalar(object, participant_paths);
+    char *key = NULL;
+    int n = participant ? asprintf(&key, "%s:%s:%s:%s", event, meeting, event_ts, participant)
+                        : asprintf(&key, "%s:%s:%s", event, meeting, event_ts);
+    if (n < 0) {
+        *oom = 1;
+        return NULL;
+    }
+    return key;
+}
+
+static int zoom_parse(const source *self, const source_request *req, yajl_val tree, event_list *out,
+                      char *detail, size_t detail_len)
+{
+    (void)self;
+    (void)req;
+    yajl_val event = json_member(tree, "event");
+    if (!YAJL_IS_STRING(event) || event->u.string[0] == '\0') {
+        snprintf(detail, detail_len, "missing event");
+        return -1;
+    }
+    yajl_val payload = json_member(tree, "payload");
+    if (!YAJL_IS_OBJECT(payload)) {
+        snprintf(detail, detail_len, "missing payload");
+        return -1;
+    }
+    yajl_val object = json_member(payload, "object");
+
+    int oom = 0;
+    meeting_event ev = {.sender = "zoom", .tree = tree};
+    ev.event_type = strdup(event->u.string);
+    oom |= ev.event_type == NULL;
+    ev.zoom_meeting_id = dup_first(object, meeting_id_paths, &oom);
+    ev.start_time = dup_first(object, start_paths, &oom);
+    ev.end_time = dup_first(object, end_paths, &oom);
+    ev.join_url = dup_first(object, join_url_paths, &oom);
+    ev.dedup_key = zoom_dedup_key(tree, object, event->u.string, &oom);
+
+    meeting_event *slot = oom ? NULL : event_list_add(out);
+    if (slot == NULL) {
+        meeting_event_clear(&ev);
+        snprintf(detail, detail_len, "out of memory");
+        return -1;
+    }
+    *slot = ev;
+    return 0;
+}
+
+static void zoom_destroy(source *self)
+{
+    zoom_source *z = (zoom_source *)self;
+    if (z == NULL)
+        return;
+    free(z->secret);
+    free(z);
+}
+
+source *zoom_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
+{
+    if (!YAJL_IS_OBJECT(route)) {
+        snprintf(ctx->err, ctx->errlen, "%s: %s: must be an object", ctx->file, ctx->key_prefix);
+        return NULL;
+    }
+    if (zoom_check_keys(route, ctx) != 0)
+        return NULL;
+    if (secret == NULL || secret[0] == '\0') {
+        zoom_config_error(ctx, "secret", "required for source zoom");
+        return NULL;
+    }
+    long tolerance_s;
+    if (zoom_read_tolerance(route, &tolerance_s, ctx) != 0)
+        return NULL;
+
+    zoom_source *z = calloc(1, sizeof(*z));
+    if (z == NULL || (z->secret = strdup(secret)) == NULL) {
+        free(z);
+        snprintf(ctx->err, ctx->errlen, "%s: %s: out of memory", ctx->file, ctx->key_prefix);
+        return NULL;
+    }
+    z->secret_len = strlen(secret);
+    z->tolerance_s = tolerance_s;
+    z->super.name = "zoom";
+    z->super.body_is_json = 1;
+    z->super.handshake = zoom_handshake;
+    z->super.verify = zoom_verify;
+    z->super.parse = zoom_parse;
+    z->super.destroy = zoom_destroy;
+    return &z->super;
+}

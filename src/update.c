@@ -1,0 +1,198 @@
+/* update: close_update to and from the JSON text the queue stores, so an update
+ * accepted on a request thread survives a restart and reaches a delivery
+ * worker unchanged. The PUT body is embedded as a JSON object (not a string)
+ * so a queue row reads naturally in `dlq list`. */
+#include "update.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+/* The lookup keys in their serialized order, shared by both directions so a
+ * new key cannot be written but not read. */
+typedef struct lookup_key {
+    const char *name;
+    size_t offset; /* of the char * member in close_update */
+} lookup_key;
+
+static const lookup_key lookup_keys[] = {
+    {"zoom_meeting_id", offsetof(close_update, zoom_meeting_id)},
+    {"join_url", offsetof(close_update, join_url)},
+    {"calendar_event_id", offsetof(close_update, calendar_event_id)},
+    {"ical_uid", offsetof(close_update, ical_uid)},
+    {"start_time", offsetof(close_update, start_time)},
+};
+
+#define NLOOKUP_KEYS (sizeof(lookup_keys) / sizeof(lookup_keys[0]))
+
+static char **member_at(close_update *u, size_t offset)
+{
+    return (char **)((char *)u + offset);
+}
+
+static const char *member_of(const close_update *u, size_t offset)
+{
+    return *(char *const *)((const char *)u + offset);
+}
+
+/* Writes the body text as a sub-document; NULL (never built) becomes null. */
+static int gen_body(yajl_gen g, const char *body_json)
+{
+    if (body_json == NULL) {
+        yajl_gen_null(g);
+        return 0;
+    }
+    char perr[128];
+    yajl_val body = json_parse(body_json, strlen(body_json), perr, sizeof(perr));
+    if (body == NULL)
+        return -1;
+    json_gen_value(g, body);
+    yajl_tree_free(body);
+    return 0;
+}
+
+char *update_serialize(const close_update *u)
+{
+    yajl_gen g = json_gen_new();
+    if (g == NULL)
+        return NULL;
+    yajl_gen_map_open(g);
+    json_gen_kv_str(g, "activity_id", u->activity_id);
+    json_gen_str(g, "body");
+    if (gen_body(g, u->body_json) != 0) {
+        yajl_gen_free(g);
+        return NULL;
+    }
+    json_gen_kv_str(g, "note_mode", u->note_mode == NOTE_APPEND ? "append" : "replace");
+    json_gen_str(g, "lookup");
+    yajl_gen_map_open(g);
+    for (size_t i = 0; i < NLOOKUP_KEYS; i++)
+        json_gen_kv_str(g, lookup_keys[i].name, member_of(u, lookup_keys[i].offset));
+    yajl_gen_map_close(g);
+    json_gen_kv_str(g, "sender", u->sender);
+    json_gen_kv_str(g, "event_type", u->event_type);
+    json_gen_kv_int(g, "rule", u->rule_index);
+    yajl_gen_map_close(g);
+    char *text = json_gen_take(g, NULL);
+    yajl_gen_free(g);
+    return text;
+}
+
+static int parse_fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int parse_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    int n = snprintf(err, errlen, "update: ");
+    if (n >= 0 && (size_t)n < errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+/* An optional string member: absent and null both mean NULL. */
+static int take_string(yajl_val obj, const char *key, char **dst, char *err, size_t errlen)
+{
+    yajl_val v = json_member(obj, key);
+    if (v == NULL || YAJL_IS_NULL(v))
+        return 0;
+    if (!YAJL_IS_STRING(v))
+        return parse_fail(err, errlen, "%s: must be a string or null", key);
+    *dst = strdup(v->u.string);
+    return *dst ? 0 : parse_fail(err, errlen, "out of memory");
+}
+
+static int take_body(yajl_val root, close_update *out, char *err, size_t errlen)
+{
+    yajl_val body = json_member(root, "body");
+    if (body == NULL || YAJL_IS_NULL(body))
+        return 0;
+    if (!YAJL_IS_OBJECT(body))
+        return parse_fail(err, errlen, "body: must be an object");
+    yajl_gen g = json_gen_new();
+    if (g == NULL)
+        return parse_fail(err, errlen, "out of memory");
+    json_gen_value(g, body);
+    out->body_json = json_gen_take(g, NULL);
+    yajl_gen_free(g);
+    return out->body_json ? 0 : parse_fail(err, errlen, "out of memory");
+}
+
+static int take_note_mode(yajl_val root, close_update *out, char *err, size_t errlen)
+{
+    yajl_val v = json_member(root, "note_mode");
+    const char *mode = YAJL_IS_STRING(v) ? v->u.string : NULL;
+    if (v == NULL || (mode != NULL && strcmp(mode, "replace") == 0))
+        out->note_mode = NOTE_REPLACE;
+    else if (mode != NULL && strcmp(mode, "append") == 0)
+        out->note_mode = NOTE_APPEND;
+    else
+        return parse_fail(err, errlen, "note_mode: must be \"replace\" or \"append\"");
+    return 0;
+}
+
+static int take_lookup(yajl_val root, close_update *out, char *err, size_t errlen)
+{
+    yajl_val lookup = json_member(root, "lookup");
+    if (lookup == NULL || YAJL_IS_NULL(lookup))
+        return 0;
+    if (!YAJL_IS_OBJECT(lookup))
+        return parse_fail(err, errlen, "lookup: must be an object");
+    for (size_t i = 0; i < NLOOKUP_KEYS; i++)
+        if (take_string(lookup, lookup_keys[i].name, member_at(out, lookup_keys[i].offset), err, errlen) !=
+            0)
+            return -1;
+    return 0;
+}
+
+static int take_rule(yajl_val root, close_update *out, char *err, size_t errlen)
+{
+    yajl_val v = json_member(root, "rule");
+    if (v == NULL)
+        return 0;
+    if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 || YAJL_GET_INTEGER(v) > 0x7fffffff)
+        return parse_fail(err, errlen, "rule: must be a non-negative integer");
+    out->rule_index = (int)YAJL_GET_INTEGER(v);
+    return 0;
+}
+
+/* Unknown members are ignored: a row written by a newer version must still be
+ * deliverable by an older one during a rolling upgrade. */
+int update_parse(const char *text, size_t len, close_update *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    char perr[256];
+    yajl_val root = json_parse(text, len, perr, sizeof(perr));
+    if (root == NULL)
+        return parse_fail(err, errlen, "%s", perr);
+    int rc = -1;
+    if (!YAJL_IS_OBJECT(root))
+        parse_fail(err, errlen, "not a JSON object");
+    else if (take_string(root, "activity_id", &out->activity_id, err, errlen) == 0 &&
+             take_body(root, out, err, errlen) == 0 && take_note_mode(root, out, err, errlen) == 0 &&
+             take_lookup(root, out, err, errlen) == 0 &&
+             take_string(root, "sender", &out->sender, err, errlen) == 0 &&
+             take_string(root, "event_type", &out->event_type, err, errlen) == 0 &&
+             take_rule(root, out, err, errlen) == 0)
+        rc = 0;
+    yajl_tree_free(root);
+    if (rc != 0)
+        update_clear(out);
+    return rc;
+}
+
+void update_clear(close_update *u)
+{
+    free(u->activity_id);
+    free(u->body_json);
+    for (size_t i = 0; i < NLOOKUP_KEYS; i++)
+        free(*member_at(u, lookup_keys[i].offset));
+    free(u->sender);
+    free(u->event_type);
+    memset(u, 0, sizeof(*u));
+}

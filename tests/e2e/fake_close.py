@@ -1,0 +1,393 @@
+"""A fake Close API on 127.0.0.1 for the end-to-end tests.
+
+It behaves as /work/shared/close-api.md describes the real Close, and is
+deliberately no more lenient: wrong auth is 401, a PUT without the trailing
+slash is 404, unknown list filters are 400. That way a daemon that passes
+against the fake has a fair chance against the real thing. Every request is
+recorded (with the status we answered) so tests can assert on exactly what the
+daemon sent. Scripted faults (5xx, 429, 404, a held PUT) drive the retry and
+durability tests.
+
+Standalone: python3 fake_close.py --port 8099 --api-key KEY [--meeting FILE]
+"""
+
+import argparse
+import base64
+import copy
+import datetime
+import json
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+MEETING_PREFIX = "/api/v1/activity/meeting/"
+
+# Close's list endpoints page 100 items unless told otherwise (close-api.md).
+DEFAULT_LIMIT = 100
+
+# Query parameters of GET /activity/meeting/ we implement. Anything else is a
+# 400: it would mean the daemon relies on a filter we have not checked exists.
+LIST_PARAMS = {
+    "_limit", "_skip", "_fields", "id__in", "lead_id", "user_id",
+    "activity_at__gte", "activity_at__lte", "activity_at__gt", "activity_at__lt",
+}
+
+NOT_FOUND_BODY = {"error": "Empty query: Activity matching query does not exist."}
+
+
+class Recorded:
+    """One request as the fake saw it, plus what it answered."""
+
+    def __init__(self, method, path, raw_query, headers, body):
+        self.method = method
+        self.path = path
+        self.raw_query = raw_query
+        self.query_multi = urllib.parse.parse_qs(raw_query, keep_blank_values=True)
+        self.query = {k: v[-1] for k, v in self.query_multi.items()}
+        self.headers = headers  # lower-case name -> value (last one wins)
+        self.body = body
+        self.time = time.monotonic()
+        self.status = None
+        self.response = None
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+    def __repr__(self):
+        body = self.body[:300].decode("utf-8", "replace")
+        q = ("?" + self.raw_query) if self.raw_query else ""
+        return f"<{self.method} {self.path}{q} -> {self.status} body={body!r}>"
+
+
+def parse_time(text):
+    """ISO 8601 as Close accepts it; naive times are taken as UTC."""
+    value = datetime.datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
+class FakeClose:
+    def __init__(self, api_keys=(), bearer_tokens=(), meetings=(), outcomes=None,
+                 host="127.0.0.1", port=0):
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._accepted = set()
+        for key in api_keys:
+            self._accepted.add("Basic " + base64.b64encode((key + ":").encode()).decode())
+        for tok in bearer_tokens:
+            self._accepted.add("Bearer " + tok)
+        self._meetings = {}
+        for m in meetings:
+            self.add_meeting(m)
+        # None: any outcome id is accepted; else only these (others are a 400).
+        self._outcomes = set(outcomes) if outcomes is not None else None
+        self._requests = []
+        self._put_script = []
+        self._put_always = None
+        self._put_hold = None
+        self._inflight = 0
+        self._host = host
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._server.block_on_close = False
+        self._thread = None
+
+    # ---- lifecycle -------------------------------------------------------
+
+    @property
+    def port(self):
+        return self._server.server_address[1]
+
+    @property
+    def url(self):
+        return f"http://{self._host}:{self.port}"
+
+    def start(self):
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.release_puts()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    # ---- state -----------------------------------------------------------
+
+    def add_meeting(self, meeting):
+        with self._lock:
+            self._meetings[meeting["id"]] = copy.deepcopy(meeting)
+
+    def meeting(self, activity_id):
+        with self._lock:
+            m = self._meetings.get(activity_id)
+            return copy.deepcopy(m)
+
+    def fail_next_puts(self, statuses):
+        """Answer the next len(statuses) PUTs with these statuses, in order."""
+        with self._lock:
+            self._put_script.extend(statuses)
+
+    def set_put_status(self, status):
+        """Answer every PUT with status (e.g. 404, 503); None = behave normally."""
+        with self._lock:
+            self._put_always = status
+
+    def hold_puts(self):
+        """PUTs block (after being recorded) until release_puts()."""
+        with self._lock:
+            self._put_hold = threading.Event()
+
+    def release_puts(self):
+        with self._lock:
+            hold, self._put_hold = self._put_hold, None
+        if hold is not None:
+            hold.set()
+
+    def inflight(self):
+        with self._lock:
+            return self._inflight
+
+    # ---- inspection ------------------------------------------------------
+
+    def requests(self, method=None, path=None):
+        with self._lock:
+            out = list(self._requests)
+        if method is not None:
+            out = [r for r in out if r.method == method]
+        if path is not None:
+            out = [r for r in out if r.path == path]
+        return out
+
+    def puts(self):
+        return self.requests("PUT")
+
+    def successful_puts(self):
+        return [r for r in self.puts() if r.status is not None and 200 <= r.status < 300]
+
+    def lookups(self):
+        return self.requests("GET", MEETING_PREFIX)
+
+    def wait_for(self, predicate, timeout=15.0):
+        """Waits until predicate(fake) is true; returns its last value."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                value = predicate(self)
+                if value:
+                    return value
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return value
+                self._cond.wait(min(left, 0.1))
+
+    # ---- request handling ------------------------------------------------
+
+    def _record(self, rec):
+        with self._cond:
+            self._requests.append(rec)
+            self._inflight += 1
+            self._cond.notify_all()
+
+    def _finish(self, rec, status, body):
+        with self._cond:
+            rec.status = status
+            rec.response = body
+            self._inflight -= 1
+            self._cond.notify_all()
+
+    def _handle(self, rec):
+        """Returns (status, json body, extra headers)."""
+        if rec.headers.get("authorization") not in self._accepted:
+            return 401, {"error": "The API key or token is invalid or expired."}, {}
+        if not rec.path.startswith(MEETING_PREFIX):
+            return 404, {"error": "Not found."}, {}
+        rest = rec.path[len(MEETING_PREFIX):]
+        if rest == "":
+            if rec.method != "GET":
+                return 405, {"error": "Method not allowed."}, {}
+            return self._list(rec)
+        if "/" not in rest or not rest.endswith("/") or rest.count("/") != 1:
+            return 404, {"error": "Not found."}, {}
+        activity_id = rest[:-1]
+        if rec.method == "GET":
+            if rec.raw_query:
+                return 400, {"error": "unexpected query on a single meeting"}, {}
+            m = self.meeting(activity_id)
+            return (200, m, {}) if m is not None else (404, NOT_FOUND_BODY, {})
+        if rec.method == "PUT":
+            return self._put(rec, activity_id)
+        return 405, {"error": "Method not allowed."}, {}
+
+    def _put(self, rec, activity_id):
+        with self._lock:
+            hold = self._put_hold
+        if hold is not None:
+            hold.wait()
+        with self._lock:
+            scripted = self._put_script.pop(0) if self._put_script else self._put_always
+        if scripted is not None and scripted >= 300:
+            return self._fault(scripted)
+        ctype = rec.headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "application/json":
+            return 400, {"error": "Content-Type must be application/json"}, {}
+        try:
+            fields = json.loads(rec.body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return 400, {"error": "Invalid JSON body."}, {}
+        if not isinstance(fields, dict):
+            return 400, {"error": "Request body must be a JSON object."}, {}
+        if (self._outcomes is not None and "outcome_id" in fields
+                and fields["outcome_id"] is not None and fields["outcome_id"] not in self._outcomes):
+            return 400, {"errors": [], "field-errors": {"outcome_id": "Object does not exist."}}, {}
+        with self._lock:
+            m = self._meetings.get(activity_id)
+            if m is None:
+                return 404, NOT_FOUND_BODY, {}
+            m.update(fields)
+            return 200, copy.deepcopy(m), {}
+
+    @staticmethod
+    def _fault(status):
+        if status == 429:
+            body = {"error": {"rate_reset": 1.0, "message": "API call count exceeded for this period"}}
+            return 429, body, {"Retry-After": "1",
+                               "RateLimit": "limit=100, remaining=0, reset=1.0"}
+        if status == 404:
+            return 404, NOT_FOUND_BODY, {}
+        return status, {"error": f"scripted fault {status}"}, {}
+
+    def _list(self, rec):
+        unknown = sorted(set(rec.query_multi) - LIST_PARAMS)
+        if unknown:
+            return 400, {"error": f"unknown query parameter(s): {', '.join(unknown)}"}, {}
+        if any(len(v) > 1 for v in rec.query_multi.values()):
+            return 400, {"error": "repeated query parameter"}, {}
+        q = rec.query
+        try:
+            limit = int(q.get("_limit", DEFAULT_LIMIT))
+            skip = int(q.get("_skip", 0))
+            bounds = {k: parse_time(q[k]) for k in q if k.startswith("activity_at__")}
+        except ValueError as e:
+            return 400, {"error": f"invalid query value: {e}"}, {}
+        if limit < 0 or skip < 0:
+            return 400, {"error": "_limit and _skip must be non-negative"}, {}
+        with self._lock:
+            meetings = [copy.deepcopy(m) for m in self._meetings.values()]
+        meetings = [m for m in meetings if self._list_match(m, q, bounds)]
+        page = meetings[skip:skip + limit]
+        if "_fields" in q:
+            keep = [f.strip() for f in q["_fields"].split(",") if f.strip()]
+            page = [{k: m[k] for k in keep if k in m} for m in page]
+        return 200, {"data": page, "has_more": skip + limit < len(meetings)}, {}
+
+    @staticmethod
+    def _list_match(m, q, bounds):
+        for key in ("id__in", "lead_id", "user_id"):
+            if key in q:
+                field = "id" if key == "id__in" else key
+                if m.get(field) not in q[key].split(","):
+                    return False
+        if bounds:
+            starts = m.get("starts_at")
+            if not starts:
+                return False
+            at = parse_time(starts)
+            checks = {"activity_at__gte": lambda b: at >= b, "activity_at__lte": lambda b: at <= b,
+                      "activity_at__gt": lambda b: at > b, "activity_at__lt": lambda b: at < b}
+            for key, bound in bounds.items():
+                if not checks[key](bound):
+                    return False
+        return True
+
+    def _handler_class(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def _read_body(self):
+                if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                    chunks = []
+                    while True:
+                        size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+                        if size == 0:
+                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                                pass
+                            return b"".join(chunks)
+                        chunks.append(self.rfile.read(size))
+                        self.rfile.readline()
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if length else b""
+
+            def _serve(self):
+                split = urllib.parse.urlsplit(self.path)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                rec = Recorded(self.command, split.path, split.query, headers, self._read_body())
+                fake._record(rec)
+                status, body, extra = 500, {"error": "fake crashed"}, {}
+                try:
+                    status, body, extra = fake._handle(rec)
+                finally:
+                    data = json.dumps(body).encode()
+                    fake._finish(rec, status, body)
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    if "RateLimit" not in extra:
+                        self.send_header("RateLimit", "limit=1000, remaining=999, reset=1.0")
+                    for k, v in extra.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    self.close_connection = True
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _serve
+
+        return Handler
+
+
+def load_sample_meeting(samples_dir):
+    with open(f"{samples_dir}/close/meeting.json", encoding="utf-8") as f:
+        return json.load(f)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="fake Close API for manual testing")
+    ap.add_argument("--port", type=int, default=8099)
+    ap.add_argument("--api-key", action="append", default=[])
+    ap.add_argument("--bearer", action="append", default=[])
+    ap.add_argument("--meeting", action="append", default=[], help="JSON file with one meeting")
+    args = ap.parse_args()
+    meetings = []
+    for path in args.meeting:
+        with open(path, encoding="utf-8") as f:
+            meetings.append(json.load(f))
+    fake = FakeClose(api_keys=args.api_key, bearer_tokens=args.bearer, meetings=meetings,
+                     port=args.port).start()
+    print(f"fake Close on {fake.url}; Ctrl-C to stop", file=sys.stderr)
+    seen = 0
+    try:
+        while True:
+            time.sleep(0.2)
+            reqs = fake.requests()
+            while seen < len(reqs) and reqs[seen].status is not None:
+                print(reqs[seen], file=sys.stderr)
+                seen += 1
+    except KeyboardInterrupt:
+        fake.stop()
+
+
+if __name__ == "__main__":
+    main()
