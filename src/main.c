@@ -131,6 +131,8 @@ static int cmd_serve(int argc, char **argv)
         log_write(LOG_ERROR, "cannot open the store", "error", err, NULL);
         goto out;
     }
+    if (queue_recover_inflight(q) < 0)
+        goto out;
     if ((srv = server_create(cfg, q, err, sizeof(err))) == NULL) {
         log_write(LOG_ERROR, "cannot listen", "error", err, NULL);
         goto out;

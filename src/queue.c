@@ -119,8 +119,8 @@ static void open_error(const queue *q, sqlite3 *db, char *err, size_t errlen)
  * are logged here with the path and SQLite's message. Call under store_lock. */
 static void store_error(const queue *q, const char *op)
 {
-    log_write(LOG_ERROR, "queue: store error", "op", op, "path", q->path, "error",
-              sqlite3_errmsg(q->rdb), NULL);
+    log_write(LOG_ERROR, "queue: store error", "op", op, "path", q->path, "error", sqlite3_errmsg(q->rdb),
+              NULL);
 }
 
 static int exec_sql(sqlite3 *db, const char *sql)
@@ -192,8 +192,8 @@ static int ensure_schema(queue *q, char *err, size_t errlen)
         return -1;
     }
     if (version > QUEUE_SCHEMA_VERSION) {
-        snprintf(err, errlen, "%s: schema version %d is newer than this build's %d", q->path,
-                 version, QUEUE_SCHEMA_VERSION);
+        snprintf(err, errlen, "%s: schema version %d is newer than this build's %d", q->path, version,
+                 QUEUE_SCHEMA_VERSION);
         return -1;
     }
     if (version == QUEUE_SCHEMA_VERSION)
@@ -207,12 +207,11 @@ static int ensure_schema(queue *q, char *err, size_t errlen)
     return 0;
 }
 
-static int prepare_all(queue *q, sqlite3 *db, const char *const *sql, sqlite3_stmt **out, int n,
-                       char *err, size_t errlen)
+static int prepare_all(queue *q, sqlite3 *db, const char *const *sql, sqlite3_stmt **out, int n, char *err,
+                       size_t errlen)
 {
     for (int i = 0; i < n; i++) {
-        if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i], NULL) !=
-            SQLITE_OK) {
+        if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i], NULL) != SQLITE_OK) {
             open_error(q, db, err, errlen);
             return -1;
         }
@@ -220,24 +219,26 @@ static int prepare_all(queue *q, sqlite3 *db, const char *const *sql, sqlite3_st
     return 0;
 }
 
-/* A row is inflight only while a worker of this process holds it; at open no
- * worker exists yet, so any inflight row was cut off by a crash or a stop.
- * Delivering it again is safe: the PUT is idempotent (at-least-once). */
-static int reset_inflight(queue *q, char *err, size_t errlen)
+/* A row is inflight only while a worker of the serving process holds it; when
+ * serve starts no worker exists yet, so any inflight row was cut off by a crash
+ * or a stop. Delivering it again is safe: the PUT is idempotent (at-least-once).
+ * Tools (dlq) open the store beside a running daemon and must not call this. */
+long queue_recover_inflight(queue *q)
 {
-    if (exec_sql(q->wdb, "UPDATE deliveries SET state = 'pending' WHERE state = 'inflight'") !=
-        SQLITE_OK) {
-        open_error(q, q->wdb, err, errlen);
-        return -1;
-    }
-    int n = sqlite3_changes(q->wdb);
+    pthread_mutex_lock(&q->store_lock);
+    long n = -1;
+    if (exec_sql(q->rdb, "UPDATE deliveries SET state = 'pending' WHERE state = 'inflight'") == SQLITE_OK)
+        n = sqlite3_changes(q->rdb);
+    pthread_mutex_unlock(&q->store_lock);
     if (n > 0) {
         char rows[24];
-        snprintf(rows, sizeof(rows), "%d", n);
-        log_write(LOG_INFO, "queue: rows left inflight are pending again", "path", q->path,
-                  "rows", rows, NULL);
+        snprintf(rows, sizeof(rows), "%ld", n);
+        log_write(LOG_INFO, "queue: rows left inflight are pending again", "path", q->path, "rows", rows,
+                  NULL);
+    } else if (n < 0) {
+        log_write(LOG_ERROR, "queue: cannot recover inflight rows", "path", q->path, NULL);
     }
-    return 0;
+    return n;
 }
 
 static void queue_free(queue *q)
@@ -273,7 +274,7 @@ queue *queue_open(const char *path, char *err, size_t errlen)
     pthread_mutex_init(&q->store_lock, NULL);
 
     if ((q->wdb = open_connection(q, err, errlen)) == NULL || enable_wal(q, err, errlen) < 0 ||
-        ensure_schema(q, err, errlen) < 0 || reset_inflight(q, err, errlen) < 0 ||
+        ensure_schema(q, err, errlen) < 0 ||
         prepare_all(q, q->wdb, WRITER_SQL, q->wstmt, W_COUNT, err, errlen) < 0 ||
         (q->rdb = open_connection(q, err, errlen)) == NULL ||
         prepare_all(q, q->rdb, READER_SQL, q->rstmt, R_COUNT, err, errlen) < 0) {
@@ -678,7 +679,7 @@ int queue_list_dead(queue *q, const char *route, queue_row_fn fn, void *arg)
     pthread_mutex_lock(&q->store_lock);
     sqlite3_stmt *st = q->rstmt[R_LIST_DEAD];
     bind_text(st, 1, route);
-    int rc, ok = 1;
+    int rc = SQLITE_DONE, ok = 1;
     while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         queue_row row = {0};
         ok = row_from_stmt(st, &row) == 0;

@@ -8,8 +8,9 @@
  * stored again.
  *
  * Delivering side: workers claim due rows (pending -> inflight) and settle them
- * (done, retry later, dead). queue_open() puts rows left inflight by a crash back
- * to pending: delivery is at-least-once. All functions are thread-safe.
+ * (done, retry later, dead). queue_recover_inflight(), called once by `serve`
+ * before its workers start, puts rows left inflight by a crash back to pending:
+ * delivery is at-least-once. All functions are thread-safe.
  *
  * Row: id, route, credential, dedup_key (unique when not NULL), payload
  * (update.h's JSON), state, attempts, created_at, next_attempt_at, last_error. */
@@ -35,7 +36,8 @@ struct queue_job {
     queue_result result;
     int64_t id;            /* the new row, or the existing one for a duplicate */
     char error[128];       /* for QUEUE_FAILED */
-    /* called once, on the writer thread, after the commit (or its failure) */
+    /* called once, on the writer thread, after the commit (or its failure);
+     * after queue_stop, at once on the submitting thread with QUEUE_FAILED */
     void (*on_done)(queue_job *job);
     queue_job *next;       /* private to the queue */
 };
@@ -56,8 +58,16 @@ typedef struct queue_counts {
 
 /* Opens (creating) the store and starts the writer thread. NULL with err. */
 queue *queue_open(const char *path, char *err, size_t errlen);
+/* Rows left inflight by a previous process -> pending. Only the serving process
+ * calls it, before starting delivery (a dlq tool beside a running daemon must
+ * not). Returns the rows changed, or -1. */
+long queue_recover_inflight(queue *q);
 /* Stops the writer after committing what was submitted, then closes. */
 void queue_close(queue *q);
+/* The first half of queue_close: from now on queue_submit fails jobs at once
+ * (QUEUE_FAILED); returns when everything submitted before has been answered.
+ * q stays valid until queue_close (shutdown: stop accepting, then close). */
+void queue_stop(queue *q);
 
 /* Hands a job to the writer thread; on_done will be called exactly once. */
 void queue_submit(queue *q, queue_job *job);
@@ -79,7 +89,8 @@ void queue_row_clear(queue_row *row);
 
 int queue_counts_get(queue *q, queue_counts *out);
 
-/* Calls fn for each dead row, oldest first (route NULL = all routes). */
+/* Calls fn for each dead row, oldest first (route NULL = all routes). fn runs
+ * with the store locked: it must not call back into the queue. */
 typedef void (*queue_row_fn)(const queue_row *row, const char *last_error, void *arg);
 int queue_list_dead(queue *q, const char *route, queue_row_fn fn, void *arg);
 /* Dead -> pending, due now, attempts reset. Returns rows changed or -1. */
