@@ -349,7 +349,8 @@ int mapping_build(const mapping_rules *rules, int idx, const meeting_event *ev, 
     out->rule_index = idx;
     if (build_body(r, ev, out, err, errlen) != 0 || build_activity_id(r, ev, out, err, errlen) != 0)
         goto fail;
-    if (copy_opt(&out->zoom_meeting_id, ev->zoom_meeting_id) != 0 || copy_opt(&out->join_url, ev->join_url) != 0 ||
+    if (copy_opt(&out->zoom_meeting_id, ev->zoom_meeting_id) != 0 ||
+        copy_opt(&out->join_url, ev->join_url) != 0 ||
         copy_opt(&out->calendar_event_id, ev->calendar_event_id) != 0 ||
         copy_opt(&out->ical_uid, ev->ical_uid) != 0 || copy_opt(&out->start_time, ev->start_time) != 0 ||
         copy_opt(&out->sender, ev->sender) != 0 || copy_opt(&out->event_type, ev->event_type) != 0) {

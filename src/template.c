@@ -30,11 +30,11 @@ typedef enum { TOK_TEXT, TOK_VAR, TOK_SECTION, TOK_INVERTED, TOK_CLOSE } tok_kin
 
 typedef struct tmpl_token {
     tok_kind kind;
-    size_t offset;      /* byte offset of the token in the template, for errors */
-    size_t len;         /* TOK_TEXT: bytes of literal text at offset */
-    const char *name;   /* tags: the trimmed name, NUL-terminated in `names` */
-    size_t end;         /* sections: index of the matching TOK_CLOSE */
-    size_t parent;      /* sections while compiling: the enclosing open section */
+    size_t offset;    /* byte offset of the token in the template, for errors */
+    size_t len;       /* TOK_TEXT: bytes of literal text at offset */
+    const char *name; /* tags: the trimmed name, NUL-terminated in `names` */
+    size_t end;       /* sections: index of the matching TOK_CLOSE */
+    size_t parent;    /* sections while compiling: the enclosing open section */
 } tmpl_token;
 
 typedef struct compiled {
@@ -192,8 +192,7 @@ static int close_section(compiled *c, size_t *open, char *err, size_t errlen)
     size_t idx = c->count - 1;
     const tmpl_token *t = &c->toks[idx];
     if (*open == NO_PARENT)
-        return fail(err, errlen, "closing tag {{/%s}} at offset %zu has no open section", t->name,
-                    t->offset);
+        return fail(err, errlen, "closing tag {{/%s}} at offset %zu has no open section", t->name, t->offset);
     tmpl_token *sec = &c->toks[*open];
     if (strcmp(sec->name, t->name) != 0)
         return fail(err, errlen, "closing tag {{/%s}} at offset %zu does not match {{%c%s}} at offset %zu",
@@ -217,6 +216,9 @@ static int compile_tag(compiled *c, const char *tmpl, size_t at, size_t close, s
     }
     if (from == to)
         return fail(err, errlen, "empty tag name at offset %zu", at);
+    /* Catches "{{{raw}}}": unescaped output is deliberately not offered. */
+    if (memchr(tmpl + from, '{', to - from) != NULL || memchr(tmpl + from, '}', to - from) != NULL)
+        return fail(err, errlen, "brace in tag name at offset %zu", at);
     c->names[to] = '\0';
     tmpl_token *t = add_token(c, kind, at);
     if (t == NULL)
@@ -335,8 +337,8 @@ static int out_list(renderer *r, yajl_val arr)
         const char *item = json_scalar(arr->u.array.values[i]);
         if (item == NULL)
             continue;
-        if ((!any && out_raw(r, "<ul>", 4) != 0) || out_raw(r, "<li>", 4) != 0 ||
-            out_escaped(r, item) != 0 || out_raw(r, "</li>", 5) != 0)
+        if ((!any && out_raw(r, "<ul>", 4) != 0) || out_raw(r, "<li>", 4) != 0 || out_escaped(r, item) != 0 ||
+            out_raw(r, "</li>", 5) != 0)
             return -1;
         any = 1;
     }

@@ -144,8 +144,7 @@ static int take_lookup(yajl_val root, close_update *out, char *err, size_t errle
     if (!YAJL_IS_OBJECT(lookup))
         return parse_fail(err, errlen, "lookup: must be an object");
     for (size_t i = 0; i < NLOOKUP_KEYS; i++)
-        if (take_string(lookup, lookup_keys[i].name, member_at(out, lookup_keys[i].offset), err, errlen) !=
-            0)
+        if (take_string(lookup, lookup_keys[i].name, member_at(out, lookup_keys[i].offset), err, errlen) != 0)
             return -1;
     return 0;
 }
