@@ -209,7 +209,7 @@ static close_class perform(close_client *c, const credential *cred, const char *
         if (buf.overflow)
             snprintf(res->err, sizeof(res->err), "answer larger than %u bytes", CLOSE_MAX_BODY);
         else if (errbuf[0] != '\0')
-            snprintf(res->err, sizeof(res->err), "%s: %s", curl_easy_strerror(rc), errbuf);
+            snprintf(res->err, sizeof(res->err), "%.60s: %.190s", curl_easy_strerror(rc), errbuf);
         else
             snprintf(res->err, sizeof(res->err), "%s", curl_easy_strerror(rc));
         free(buf.data);

@@ -158,6 +158,9 @@ static int cmd_serve(int argc, char **argv)
     log_write(LOG_INFO, "listeners closed; stopping delivery", NULL);
 
 out:
+    /* The writer stops first: it calls delivery's wake-up hook after commits. */
+    if (q != NULL)
+        queue_stop(q);
     if (d != NULL)
         delivery_stop(d);
     server_free(srv);
