@@ -59,9 +59,24 @@ void signature_base64(const unsigned char *in, size_t len, char *out)
     EVP_EncodeBlock((unsigned char *)out, in, (int)len);
 }
 
+/* EVP_DecodeBlock trims surrounding whitespace and takes '=' mid-text, so the
+ * text is held to the alphabet, with padding only at the very end, first. */
+static int base64_well_formed(const char *text, size_t len)
+{
+    size_t pad = text[len - 1] == '=' ? (text[len - 2] == '=' ? 2 : 1) : 0;
+    for (size_t i = 0; i < len - pad; i++) {
+        char c = text[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+              c == '/'))
+            return 0;
+    }
+    return 1;
+}
+
 long signature_base64_decode(const char *text, size_t text_len, unsigned char *out, size_t out_cap)
 {
-    if (text_len == 0 || text_len % 4 != 0 || text_len / 4 * 3 > out_cap)
+    if (text_len == 0 || text_len % 4 != 0 || text_len / 4 * 3 > out_cap ||
+        !base64_well_formed(text, text_len))
         return -1;
     int n = EVP_DecodeBlock(out, (const unsigned char *)text, (int)text_len);
     if (n < 0)

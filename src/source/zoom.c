@@ -35,7 +35,7 @@ static const char *const zoom_keys[] = {"tolerance_s", NULL};
 static const char *const route_common_keys[] = {"name", "source", "secret", "credential", "rules", NULL};
 
 __attribute__((format(printf, 3, 4))) static void zoom_config_error(const source_config_ctx *ctx,
-                                                                     const char *key, const char *fmt, ...)
+                                                                    const char *key, const char *fmt, ...)
 {
     char problem[256];
     va_list ap;
