@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,6 @@
  * file path gets the rest. */
 #define CONFIG_LINE_MAX 1024
 #define CONFIG_KEY_MAX 256
-
 /* Route names are URL path segments and credential names land in queue rows
  * and log lines: a short, URL-safe alphabet keeps both unambiguous. */
 #define CONFIG_NAME_MAX 64
@@ -73,6 +73,35 @@ typedef struct loader {
     int nerrors;
 } loader;
 
+/* Every numeric setting with its place, range and default: one table, so
+ * loading, defaults and config_print cannot drift apart. */
+typedef enum { NUM_INT, NUM_LONG, NUM_SIZE } number_type;
+
+typedef struct number_setting {
+    const char *section; /* NULL: top level */
+    const char *key;
+    number_type type;
+    size_t offset; /* of the field in config */
+    long min, max, dflt;
+} number_setting;
+
+static const number_setting numbers[] = {
+    {NULL, "threads", NUM_INT, offsetof(config, threads), 0, MAX_THREADS, 0},
+    {NULL, "body_limit", NUM_SIZE, offsetof(config, body_limit), 1, MAX_BODY_LIMIT, DEFAULT_BODY_LIMIT},
+    {"close", "timeout_ms", NUM_LONG, offsetof(config, close_timeout_ms), 1, MAX_CLOSE_TIMEOUT_MS,
+     DEFAULT_CLOSE_TIMEOUT_MS},
+    {"delivery", "workers", NUM_INT, offsetof(config, delivery_workers), 1, MAX_DELIVERY_WORKERS,
+     DEFAULT_DELIVERY_WORKERS},
+    {"delivery", "retry_initial_ms", NUM_LONG, offsetof(config, retry_initial_ms), 1, MAX_RETRY_MS,
+     DEFAULT_RETRY_INITIAL_MS},
+    {"delivery", "retry_max_ms", NUM_LONG, offsetof(config, retry_max_ms), 1, MAX_RETRY_MS,
+     DEFAULT_RETRY_MAX_MS},
+    {"delivery", "max_age_s", NUM_LONG, offsetof(config, max_age_s), 1, MAX_MAX_AGE_S, DEFAULT_MAX_AGE_S},
+    {"resolve", "window_s", NUM_LONG, offsetof(config, resolve_window_s), 1, MAX_RESOLVE_WINDOW_S,
+     DEFAULT_RESOLVE_WINDOW_S},
+};
+#define NNUMBERS (sizeof(numbers) / sizeof(numbers[0]))
+
 static const char *const top_keys[] = {"listen",   "threads", "body_limit",  "store",  "close",
                                        "delivery", "resolve", "credentials", "routes", NULL};
 static const char *const listen_keys[] = {"host", "port", NULL};
@@ -81,6 +110,8 @@ static const char *const close_keys[] = {"base_url", "timeout_ms", NULL};
 static const char *const delivery_keys[] = {"workers", "retry_initial_ms", "retry_max_ms", "max_age_s", NULL};
 static const char *const resolve_keys[] = {"window_s", NULL};
 static const char *const credential_keys[] = {"api_key", "bearer_token", NULL};
+
+/* ---- reporting ---- */
 
 /* Appends a finished line; once the buffer is full the rest still counts as
  * errors, so a long list truncates but never loads. */
@@ -96,37 +127,31 @@ static void add_line(loader *ld, const char *line)
     ld->used += (size_t)n < room ? (size_t)n : room;
 }
 
-__attribute__((format(printf, 3, 4))) static void fail(loader *ld, const char *key, const char *fmt, ...)
+/* Reports "FILE: WHERE.KEY: PROBLEM"; where and key may each be NULL or "". */
+__attribute__((format(printf, 4, 5))) static void fail(loader *ld, const char *where, const char *key,
+                                                       const char *fmt, ...)
 {
     char problem[CONFIG_LINE_MAX / 2];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(problem, sizeof(problem), fmt, ap);
     va_end(ap);
+    int has_where = where != NULL && where[0] != '\0', has_key = key != NULL && key[0] != '\0';
     char line[CONFIG_LINE_MAX];
-    if (key != NULL && key[0] != '\0')
-        snprintf(line, sizeof(line), "%s: %s: %s", ld->file, key, problem);
-    else
-        snprintf(line, sizeof(line), "%s: %s", ld->file, problem);
+    snprintf(line, sizeof(line), "%s: %s%s%s%s%s", ld->file, has_where ? where : "",
+             has_where && has_key ? "." : "", has_key ? key : "", has_where || has_key ? ": " : "", problem);
     add_line(ld, line);
-}
-
-/* "where.key", or just key at the top level. */
-static const char *keypath(char *buf, size_t len, const char *where, const char *key)
-{
-    if (where == NULL || where[0] == '\0')
-        return key;
-    snprintf(buf, len, "%s.%s", where, key);
-    return buf;
 }
 
 static char *xstrdup(loader *ld, const char *s)
 {
     char *copy = strdup(s);
     if (copy == NULL)
-        fail(ld, NULL, "out of memory");
+        fail(ld, NULL, NULL, "out of memory");
     return copy;
 }
+
+/* ---- typed access ---- */
 
 /* Typo protection: a misspelt optional key would otherwise silently fall back
  * to its default. */
@@ -137,47 +162,32 @@ static void check_keys(loader *ld, yajl_val obj, const char *where, const char *
         size_t k = 0;
         while (allowed[k] != NULL && strcmp(allowed[k], key) != 0)
             k++;
-        if (allowed[k] == NULL) {
-            char kp[CONFIG_KEY_MAX];
-            fail(ld, keypath(kp, sizeof(kp), where, key), "unknown key");
-        }
+        if (allowed[k] == NULL)
+            fail(ld, where, key, "unknown key");
     }
 }
 
-/* The string at obj.key, or NULL when absent; a value of another type is
- * reported and also yields NULL. */
-static const char *get_string(loader *ld, yajl_val obj, const char *where, const char *key)
+/* The string at obj.key, or NULL when absent (reported when required) or of
+ * another type (always reported). */
+static const char *get_string(loader *ld, yajl_val obj, const char *where, const char *key, int required)
 {
     yajl_val v = json_member(obj, key);
-    if (v == NULL)
-        return NULL;
-    if (!YAJL_IS_STRING(v)) {
-        char kp[CONFIG_KEY_MAX];
-        fail(ld, keypath(kp, sizeof(kp), where, key), "must be a string");
+    if (v == NULL || !YAJL_IS_STRING(v)) {
+        if (v != NULL || required)
+            fail(ld, where, key, v ? "must be a string" : "required");
         return NULL;
     }
     return v->u.string;
 }
 
-static const char *required_string(loader *ld, yajl_val obj, const char *where, const char *key)
-{
-    if (json_member(obj, key) == NULL) {
-        char kp[CONFIG_KEY_MAX];
-        fail(ld, keypath(kp, sizeof(kp), where, key), "required");
-        return NULL;
-    }
-    return get_string(ld, obj, where, key);
-}
-
 /* Replaces *out (a default) with obj.key when present and a non-empty string. */
 static void set_string(loader *ld, yajl_val obj, const char *where, const char *key, char **out)
 {
-    const char *s = get_string(ld, obj, where, key);
+    const char *s = get_string(ld, obj, where, key, 0);
     if (s == NULL)
         return;
     if (s[0] == '\0') {
-        char kp[CONFIG_KEY_MAX];
-        fail(ld, keypath(kp, sizeof(kp), where, key), "must not be empty");
+        fail(ld, where, key, "must not be empty");
         return;
     }
     char *copy = xstrdup(ld, s);
@@ -195,18 +205,10 @@ static void set_long(loader *ld, yajl_val obj, const char *where, const char *ke
     if (v == NULL)
         return;
     if (!YAJL_IS_INTEGER(v) || v->u.number.i < min || v->u.number.i > max) {
-        char kp[CONFIG_KEY_MAX];
-        fail(ld, keypath(kp, sizeof(kp), where, key), "must be an integer %ld..%ld", min, max);
+        fail(ld, where, key, "must be an integer %ld..%ld", min, max);
         return;
     }
     *out = (long)v->u.number.i;
-}
-
-static void set_int(loader *ld, yajl_val obj, const char *where, const char *key, int min, int max, int *out)
-{
-    long v = *out;
-    set_long(ld, obj, where, key, min, max, &v);
-    *out = (int)v;
 }
 
 /* A fixed-shape object section (store, close, …), or NULL when absent or not
@@ -217,7 +219,7 @@ static yajl_val get_section(loader *ld, yajl_val root, const char *key, const ch
     if (v == NULL)
         return NULL;
     if (!YAJL_IS_OBJECT(v)) {
-        fail(ld, key, "must be an object");
+        fail(ld, NULL, key, "must be an object");
         return NULL;
     }
     check_keys(ld, v, key, allowed);
@@ -233,6 +235,29 @@ static int valid_name(const char *s)
         if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
             return 0;
     return 1;
+}
+
+/* Reads a whole file of at most max bytes. Returns malloc'ed bytes with a NUL
+ * after them, or NULL with errno set (EFBIG when over max). */
+static char *read_small_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    char *buf = malloc(max + 2);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    int e = buf == NULL ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : n > max ? EFBIG : 0;
+    fclose(f);
+    if (e != 0) {
+        if (buf != NULL)
+            explicit_bzero(buf, n); /* it may have been a secret */
+        free(buf);
+        errno = e;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
 }
 
 /* ---- secrets ---- */
@@ -259,59 +284,34 @@ static char *resolve_env(const char *name, int *absent, char *err, size_t errlen
     return copy;
 }
 
-/* Reads at most CONFIG_MAX_SECRET_BYTES + 1 so oversize files are detected. */
-static char *read_secret_file(FILE *f, const char *path, size_t *len, char *err, size_t errlen)
-{
-    char *buf = malloc(CONFIG_MAX_SECRET_BYTES + 2);
-    if (buf == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    size_t n = fread(buf, 1, CONFIG_MAX_SECRET_BYTES + 1, f);
-    const char *problem = ferror(f)                      ? "cannot be read"
-                          : n > CONFIG_MAX_SECRET_BYTES  ? "is too large for a secret"
-                          : memchr(buf, '\0', n) != NULL ? "contains a NUL byte"
-                                                         : NULL;
-    if (problem != NULL) {
-        snprintf(err, errlen, "file %s %s", path, problem);
-        explicit_bzero(buf, n);
-        free(buf);
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 static char *resolve_file(const char *path, int *absent, char *err, size_t errlen)
 {
     if (path[0] != '/') {
         snprintf(err, errlen, "\"file:\" needs an absolute path");
         return NULL;
     }
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        if (errno == ENOENT || errno == ENOTDIR) {
-            *absent = 1;
+    size_t len = 0;
+    char *text = read_small_file(path, CONFIG_MAX_SECRET_BYTES, &len);
+    if (text == NULL) {
+        *absent = errno == ENOENT || errno == ENOTDIR;
+        if (*absent)
             snprintf(err, errlen, "file %s does not exist", path);
-        } else {
-            snprintf(err, errlen, "file %s cannot be opened: %s", path, strerror(errno));
-        }
+        else
+            snprintf(err, errlen, "file %s cannot be read: %s", path, strerror(errno));
         return NULL;
     }
-    size_t len = 0;
-    char *text = read_secret_file(f, path, &len, err, errlen);
-    fclose(f);
-    if (text == NULL)
-        return NULL;
     /* Editors and `echo` add a final newline that is not part of the secret. */
     if (len > 0 && text[len - 1] == '\n')
         text[--len] = '\0';
     if (len > 0 && text[len - 1] == '\r')
         text[--len] = '\0';
-    if (len == 0) {
-        *absent = 1;
-        snprintf(err, errlen, "file %s is empty", path);
+    const char *problem = memchr(text, '\0', len) != NULL ? "contains a NUL byte"
+                          : len == 0                      ? "is empty"
+                                                          : NULL;
+    if (problem != NULL) {
+        *absent = len == 0;
+        snprintf(err, errlen, "file %s %s", path, problem);
+        explicit_bzero(text, len);
         free(text);
         return NULL;
     }
@@ -329,6 +329,20 @@ char *config_resolve_secret(const char *ref, int *absent, char *err, size_t errl
     return NULL;
 }
 
+/* Resolves where.key's reference and registers the secret with the log. A
+ * malformed reference is reported here; an absent one is the caller's call
+ * (*absent set, the reason in why). */
+static char *resolve_reference(loader *ld, const char *ref, const char *where, const char *key, int *absent,
+                               char *why, size_t whylen)
+{
+    char *secret = config_resolve_secret(ref, absent, why, whylen);
+    if (secret != NULL)
+        log_register_secret(secret);
+    else if (!*absent)
+        fail(ld, where, key, "%s", why);
+    return secret;
+}
+
 static void free_secret(char *secret)
 {
     if (secret != NULL) {
@@ -337,140 +351,117 @@ static void free_secret(char *secret)
     }
 }
 
-/* ---- sections ---- */
+/* ---- settings ---- */
+
+static void number_store(config *cfg, const number_setting *n, long v)
+{
+    char *field = (char *)cfg + n->offset;
+    if (n->type == NUM_INT)
+        *(int *)field = (int)v;
+    else if (n->type == NUM_LONG)
+        *(long *)field = v;
+    else
+        *(size_t *)field = (size_t)v;
+}
+
+static long number_fetch(const config *cfg, const number_setting *n)
+{
+    const char *field = (const char *)cfg + n->offset;
+    if (n->type == NUM_INT)
+        return *(const int *)field;
+    if (n->type == NUM_LONG)
+        return *(const long *)field;
+    return (long)*(const size_t *)field;
+}
+
+/* Sections of the wrong type were reported by get_section; their numbers keep
+ * their defaults (json_member of a non-object is NULL). */
+static void load_numbers(loader *ld, config *cfg, yajl_val root)
+{
+    for (size_t i = 0; i < NNUMBERS; i++) {
+        const number_setting *n = &numbers[i];
+        long v = n->dflt;
+        set_long(ld, n->section ? json_member(root, n->section) : root, n->section, n->key, n->min, n->max,
+                 &v);
+        number_store(cfg, n, v);
+    }
+    if (cfg->threads == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        cfg->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
+    }
+    if (cfg->retry_max_ms < cfg->retry_initial_ms)
+        fail(ld, "delivery", "retry_max_ms", "must be at least delivery.retry_initial_ms (%ld)",
+             cfg->retry_initial_ms);
+}
 
 static void load_listener(loader *ld, yajl_val obj, const char *where, config_listener *l)
 {
     l->host = xstrdup(ld, DEFAULT_HOST);
     l->port = DEFAULT_PORT;
+    if (obj == NULL) /* no "listen" at all: the default listener */
+        return;
     if (!YAJL_IS_OBJECT(obj)) {
-        fail(ld, where, "must be an object {\"host\", \"port\"}");
+        fail(ld, where, NULL, "must be an object {\"host\", \"port\"}");
         return;
     }
     check_keys(ld, obj, where, listen_keys);
     set_string(ld, obj, where, "host", &l->host);
-    if (json_member(obj, "port") == NULL) {
-        char kp[CONFIG_KEY_MAX];
-        fail(ld, keypath(kp, sizeof(kp), where, "port"), "required");
-    }
-    set_int(ld, obj, where, "port", 1, 65535, &l->port);
+    long port = DEFAULT_PORT;
+    if (json_member(obj, "port") == NULL)
+        fail(ld, where, "port", "required");
+    set_long(ld, obj, where, "port", 1, 65535, &port);
+    l->port = (int)port;
 }
 
 static void load_listen(loader *ld, config *cfg, yajl_val root)
 {
     yajl_val v = json_member(root, "listen");
     if (v != NULL && (!YAJL_IS_ARRAY(v) || v->u.array.len == 0)) {
-        fail(ld, "listen", "must be a non-empty array of {\"host\", \"port\"}");
+        fail(ld, NULL, "listen", "must be a non-empty array of {\"host\", \"port\"}");
         return;
     }
     size_t n = v ? v->u.array.len : 1;
     cfg->listeners = calloc(n, sizeof(*cfg->listeners));
     if (cfg->listeners == NULL) {
-        fail(ld, NULL, "out of memory");
+        fail(ld, NULL, NULL, "out of memory");
         return;
     }
     cfg->nlisteners = n;
-    if (v == NULL) {
-        cfg->listeners[0].host = xstrdup(ld, DEFAULT_HOST);
-        cfg->listeners[0].port = DEFAULT_PORT;
-        return;
-    }
     for (size_t i = 0; i < n; i++) {
         char where[32];
         snprintf(where, sizeof(where), "listen[%zu]", i);
-        load_listener(ld, v->u.array.values[i], where, &cfg->listeners[i]);
+        load_listener(ld, v ? v->u.array.values[i] : NULL, where, &cfg->listeners[i]);
     }
 }
 
-static void load_threads(loader *ld, config *cfg, yajl_val root)
+static void check_base_url(loader *ld, char *url)
 {
-    cfg->threads = 0;
-    set_int(ld, root, "", "threads", 0, MAX_THREADS, &cfg->threads);
-    if (cfg->threads == 0) {
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        cfg->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
-    }
-}
-
-static void load_close(loader *ld, config *cfg, yajl_val root)
-{
-    yajl_val sec = get_section(ld, root, "close", close_keys);
-    set_string(ld, sec, "close", "base_url", &cfg->close_base_url);
-    set_long(ld, sec, "close", "timeout_ms", 1, MAX_CLOSE_TIMEOUT_MS, &cfg->close_timeout_ms);
-    char *url = cfg->close_base_url;
-    if (url == NULL)
-        return;
     size_t len = strlen(url);
     while (len > 0 && url[len - 1] == '/')
         url[--len] = '\0';
     size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
     if (scheme == 0 || len == scheme)
-        fail(ld, "close.base_url", "must start with http:// or https:// and name a host");
+        fail(ld, "close", "base_url", "must start with http:// or https:// and name a host");
 }
 
-static void load_delivery(loader *ld, config *cfg, yajl_val root)
-{
-    yajl_val sec = get_section(ld, root, "delivery", delivery_keys);
-    set_int(ld, sec, "delivery", "workers", 1, MAX_DELIVERY_WORKERS, &cfg->delivery_workers);
-    set_long(ld, sec, "delivery", "retry_initial_ms", 1, MAX_RETRY_MS, &cfg->retry_initial_ms);
-    set_long(ld, sec, "delivery", "retry_max_ms", 1, MAX_RETRY_MS, &cfg->retry_max_ms);
-    set_long(ld, sec, "delivery", "max_age_s", 1, MAX_MAX_AGE_S, &cfg->max_age_s);
-    if (cfg->retry_max_ms < cfg->retry_initial_ms)
-        fail(ld, "delivery.retry_max_ms", "must be at least delivery.retry_initial_ms (%ld)",
-             cfg->retry_initial_ms);
-}
-
-/* The scalar settings and fixed-shape sections, each with its default. */
+/* Everything but credentials and routes, each with its default. */
 static void load_settings(loader *ld, config *cfg, yajl_val root)
 {
-    cfg->body_limit = DEFAULT_BODY_LIMIT;
     cfg->store_path = xstrdup(ld, DEFAULT_STORE_PATH);
     cfg->close_base_url = xstrdup(ld, DEFAULT_BASE_URL);
-    cfg->close_timeout_ms = DEFAULT_CLOSE_TIMEOUT_MS;
-    cfg->delivery_workers = DEFAULT_DELIVERY_WORKERS;
-    cfg->retry_initial_ms = DEFAULT_RETRY_INITIAL_MS;
-    cfg->retry_max_ms = DEFAULT_RETRY_MAX_MS;
-    cfg->max_age_s = DEFAULT_MAX_AGE_S;
-    cfg->resolve_window_s = DEFAULT_RESOLVE_WINDOW_S;
-
     load_listen(ld, cfg, root);
-    load_threads(ld, cfg, root);
-    long body_limit = DEFAULT_BODY_LIMIT;
-    set_long(ld, root, "", "body_limit", 1, MAX_BODY_LIMIT, &body_limit);
-    cfg->body_limit = (size_t)body_limit;
     yajl_val store = get_section(ld, root, "store", store_keys);
     set_string(ld, store, "store", "path", &cfg->store_path);
-    load_close(ld, cfg, root);
-    load_delivery(ld, cfg, root);
-    yajl_val resolve = get_section(ld, root, "resolve", resolve_keys);
-    set_long(ld, resolve, "resolve", "window_s", 1, MAX_RESOLVE_WINDOW_S, &cfg->resolve_window_s);
+    yajl_val close = get_section(ld, root, "close", close_keys);
+    set_string(ld, close, "close", "base_url", &cfg->close_base_url);
+    if (cfg->close_base_url != NULL)
+        check_base_url(ld, cfg->close_base_url);
+    get_section(ld, root, "delivery", delivery_keys);
+    get_section(ld, root, "resolve", resolve_keys);
+    load_numbers(ld, cfg, root);
 }
 
 /* ---- credentials ---- */
-
-static credential *find_credential(const config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->ncredentials; i++)
-        if (cfg->credentials[i].name != NULL && strcmp(cfg->credentials[i].name, name) == 0)
-            return &cfg->credentials[i];
-    return NULL;
-}
-
-/* An absent credential is allowed (dry-run), so it is logged here rather
- * than reported; a malformed reference is an error. */
-static void resolve_credential(loader *ld, credential *c, const char *key)
-{
-    int absent;
-    char why[CONFIG_LINE_MAX / 2];
-    c->secret = config_resolve_secret(c->secret_ref, &absent, why, sizeof(why));
-    if (c->secret != NULL)
-        log_register_secret(c->secret);
-    else if (absent)
-        log_write(LOG_WARN, "credential absent; routes using it run in dry-run", "credential", c->name, "ref",
-                  c->secret_ref, "reason", why, NULL);
-    else
-        fail(ld, key, "%s", why);
-}
 
 static void load_credential(loader *ld, config *cfg, size_t i, const char *name, yajl_val obj)
 {
@@ -478,29 +469,34 @@ static void load_credential(loader *ld, config *cfg, size_t i, const char *name,
     char where[CONFIG_KEY_MAX];
     snprintf(where, sizeof(where), "credentials.%s", name);
     if (!valid_name(name))
-        fail(ld, where, "name must be 1..%d characters of A-Z a-z 0-9 _ -", CONFIG_NAME_MAX);
-    else if (find_credential(cfg, name) != NULL)
-        fail(ld, where, "defined twice");
+        fail(ld, where, NULL, "name must be 1..%d characters of A-Z a-z 0-9 _ -", CONFIG_NAME_MAX);
+    else if (config_find_credential(cfg, name) != NULL)
+        fail(ld, where, NULL, "defined twice");
     /* Named even when malformed, so routes using it report only this error. */
     if ((c->name = xstrdup(ld, name)) == NULL)
         return;
     if (!YAJL_IS_OBJECT(obj)) {
-        fail(ld, where, "must be an object {\"api_key\": ref} or {\"bearer_token\": ref}");
+        fail(ld, where, NULL, "must be an object {\"api_key\": ref} or {\"bearer_token\": ref}");
         return;
     }
     check_keys(ld, obj, where, credential_keys);
     int has_api = json_member(obj, "api_key") != NULL;
     if (has_api == (json_member(obj, "bearer_token") != NULL)) {
-        fail(ld, where, "must have exactly one of \"api_key\" or \"bearer_token\"");
+        fail(ld, where, NULL, "must have exactly one of \"api_key\" or \"bearer_token\"");
         return;
     }
     const char *field = has_api ? "api_key" : "bearer_token";
-    const char *ref = get_string(ld, obj, where, field);
+    const char *ref = get_string(ld, obj, where, field, 0);
     c->kind = has_api ? CREDENTIAL_API_KEY : CREDENTIAL_BEARER;
     if (ref == NULL || (c->secret_ref = xstrdup(ld, ref)) == NULL)
         return;
-    char key[CONFIG_KEY_MAX];
-    resolve_credential(ld, c, keypath(key, sizeof(key), where, field));
+    /* Absent is allowed (dry-run), so it is logged rather than reported. */
+    int absent;
+    char why[CONFIG_LINE_MAX / 2];
+    c->secret = resolve_reference(ld, ref, where, field, &absent, why, sizeof(why));
+    if (absent)
+        log_write(LOG_WARN, "credential absent; routes using it run in dry-run", "credential", c->name, "ref",
+                  ref, "reason", why, NULL);
 }
 
 static void load_credentials(loader *ld, config *cfg, yajl_val root)
@@ -509,14 +505,12 @@ static void load_credentials(loader *ld, config *cfg, yajl_val root)
     if (v == NULL)
         return;
     if (!YAJL_IS_OBJECT(v)) {
-        fail(ld, "credentials", "must be an object of NAME: {\"api_key\"|\"bearer_token\": ref}");
+        fail(ld, NULL, "credentials", "must be an object of NAME: {\"api_key\"|\"bearer_token\": ref}");
         return;
     }
-    if (v->u.object.len == 0)
-        return;
-    cfg->credentials = calloc(v->u.object.len, sizeof(*cfg->credentials));
+    cfg->credentials = calloc(v->u.object.len ? v->u.object.len : 1, sizeof(*cfg->credentials));
     if (cfg->credentials == NULL) {
-        fail(ld, NULL, "out of memory");
+        fail(ld, NULL, NULL, "out of memory");
         return;
     }
     cfg->ncredentials = v->u.object.len;
@@ -528,18 +522,16 @@ static void load_credentials(loader *ld, config *cfg, yajl_val root)
 
 static void load_route_name(loader *ld, config *cfg, size_t i, yajl_val obj, const char *where)
 {
-    char key[CONFIG_KEY_MAX];
-    keypath(key, sizeof(key), where, "name");
-    const char *name = required_string(ld, obj, where, "name");
+    const char *name = get_string(ld, obj, where, "name", 1);
     if (name == NULL)
         return;
     if (!valid_name(name)) {
-        fail(ld, key, "must be 1..%d characters of A-Z a-z 0-9 _ -", CONFIG_NAME_MAX);
+        fail(ld, where, "name", "must be 1..%d characters of A-Z a-z 0-9 _ -", CONFIG_NAME_MAX);
         return;
     }
     for (size_t j = 0; j < i; j++)
         if (cfg->routes[j].name != NULL && strcmp(cfg->routes[j].name, name) == 0)
-            fail(ld, key, "duplicate route name \"%s\" (also routes[%zu])", name, j);
+            fail(ld, where, "name", "duplicate route name \"%s\" (also routes[%zu])", name, j);
     cfg->routes[i].name = xstrdup(ld, name);
 }
 
@@ -550,46 +542,39 @@ static char *load_route_secret(loader *ld, route *r, yajl_val obj, const char *w
     *ok = 1;
     if (json_member(obj, "secret") == NULL)
         return NULL;
-    const char *ref = get_string(ld, obj, where, "secret");
+    const char *ref = get_string(ld, obj, where, "secret", 0);
     *ok = 0;
     if (ref == NULL || (r->secret_ref = xstrdup(ld, ref)) == NULL)
         return NULL;
     int absent;
     char why[CONFIG_LINE_MAX / 2];
-    char *secret = config_resolve_secret(ref, &absent, why, sizeof(why));
-    if (secret == NULL) {
-        char key[CONFIG_KEY_MAX];
-        fail(ld, keypath(key, sizeof(key), where, "secret"), "%s", why);
-        return NULL;
-    }
-    log_register_secret(secret);
-    *ok = 1;
+    char *secret = resolve_reference(ld, ref, where, "secret", &absent, why, sizeof(why));
+    if (absent)
+        fail(ld, where, "secret", "%s", why);
+    *ok = secret != NULL;
     return secret;
 }
 
 static void load_route_credential(loader *ld, config *cfg, route *r, yajl_val obj, const char *where)
 {
-    const char *name = required_string(ld, obj, where, "credential");
+    const char *name = get_string(ld, obj, where, "credential", 1);
     if (name == NULL)
         return;
-    r->credential = find_credential(cfg, name);
-    if (r->credential == NULL) {
-        char key[CONFIG_KEY_MAX];
-        fail(ld, keypath(key, sizeof(key), where, "credential"), "no credential named \"%s\"", name);
-    }
+    /* The config is ours to fill; the lookup is const only for readers. */
+    r->credential = (credential *)config_find_credential(cfg, name);
+    if (r->credential == NULL)
+        fail(ld, where, "credential", "no credential named \"%s\"", name);
 }
 
 static void load_route_rules(loader *ld, route *r, yajl_val obj, const char *where)
 {
-    char key[CONFIG_KEY_MAX];
-    keypath(key, sizeof(key), where, "rules");
     yajl_val rules = json_member(obj, "rules");
     if (rules == NULL || !YAJL_IS_ARRAY(rules)) {
-        fail(ld, key, rules ? "must be an array of rules" : "required");
+        fail(ld, where, "rules", rules ? "must be an array of rules" : "required");
         return;
     }
     char prefix[CONFIG_LINE_MAX / 2];
-    snprintf(prefix, sizeof(prefix), "%s: %s", ld->file, key);
+    snprintf(prefix, sizeof(prefix), "%s: %s.rules", ld->file, where);
     char why[CONFIG_LINE_MAX];
     why[0] = '\0';
     if (mapping_load(rules, prefix, &r->rules, why, sizeof(why)) != 0)
@@ -598,7 +583,7 @@ static void load_route_rules(loader *ld, route *r, yajl_val obj, const char *whe
 
 static void load_route_source(loader *ld, route *r, yajl_val obj, const char *where, const char *secret)
 {
-    const char *name = required_string(ld, obj, where, "source");
+    const char *name = get_string(ld, obj, where, "source", 1);
     if (name == NULL || (r->source_name = xstrdup(ld, name)) == NULL)
         return;
     char why[CONFIG_LINE_MAX];
@@ -617,7 +602,7 @@ static void load_route(loader *ld, config *cfg, size_t i, yajl_val obj)
     char where[32];
     snprintf(where, sizeof(where), "routes[%zu]", i);
     if (!YAJL_IS_OBJECT(obj)) {
-        fail(ld, where, "must be an object");
+        fail(ld, where, NULL, "must be an object");
         return;
     }
     load_route_name(ld, cfg, i, obj, where);
@@ -629,7 +614,7 @@ static void load_route(loader *ld, config *cfg, size_t i, yajl_val obj)
     if (secret_ok)
         load_route_source(ld, r, obj, where, secret);
     else
-        required_string(ld, obj, where, "source");
+        get_string(ld, obj, where, "source", 1);
     free_secret(secret);
 }
 
@@ -637,12 +622,12 @@ static void load_routes(loader *ld, config *cfg, yajl_val root)
 {
     yajl_val v = json_member(root, "routes");
     if (v == NULL || !YAJL_IS_ARRAY(v) || v->u.array.len == 0) {
-        fail(ld, "routes", v ? "must be a non-empty array of routes" : "required");
+        fail(ld, NULL, "routes", v ? "must be a non-empty array of routes" : "required");
         return;
     }
     cfg->routes = calloc(v->u.array.len, sizeof(*cfg->routes));
     if (cfg->routes == NULL) {
-        fail(ld, NULL, "out of memory");
+        fail(ld, NULL, NULL, "out of memory");
         return;
     }
     cfg->nroutes = v->u.array.len;
@@ -652,40 +637,21 @@ static void load_routes(loader *ld, config *cfg, yajl_val root)
 
 /* ---- load / free ---- */
 
-static char *read_config_file(loader *ld, size_t *len)
-{
-    FILE *f = fopen(ld->file, "rb");
-    if (f == NULL) {
-        fail(ld, NULL, "cannot open: %s", strerror(errno));
-        return NULL;
-    }
-    char *buf = malloc(CONFIG_MAX_FILE_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, CONFIG_MAX_FILE_BYTES + 1, f) : 0;
-    int bad = buf == NULL || ferror(f) || n > CONFIG_MAX_FILE_BYTES;
-    fclose(f);
-    if (bad) {
-        fail(ld, NULL, "%s",
-             buf == NULL ? "out of memory" : n > CONFIG_MAX_FILE_BYTES ? "file too large" : "read error");
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 static yajl_val parse_config_file(loader *ld)
 {
     size_t len = 0;
-    char *text = read_config_file(ld, &len);
-    if (text == NULL)
+    char *text = read_small_file(ld->file, CONFIG_MAX_FILE_BYTES, &len);
+    if (text == NULL) {
+        fail(ld, NULL, NULL, "cannot read: %s", strerror(errno));
         return NULL;
+    }
     char why[CONFIG_LINE_MAX / 2];
     yajl_val root = json_parse(text, len, why, sizeof(why));
     free(text);
     if (root == NULL) {
-        fail(ld, NULL, "%s", why);
+        fail(ld, NULL, NULL, "%s", why);
     } else if (!YAJL_IS_OBJECT(root)) {
-        fail(ld, NULL, "top level must be a JSON object");
+        fail(ld, NULL, NULL, "top level must be a JSON object");
         yajl_tree_free(root);
         root = NULL;
     }
@@ -702,12 +668,12 @@ config *config_load(const char *path, char *err, size_t errlen)
         return NULL;
     config *cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL) {
-        fail(&ld, NULL, "out of memory");
+        fail(&ld, NULL, NULL, "out of memory");
         yajl_tree_free(root);
         return NULL;
     }
     cfg->path = xstrdup(&ld, path);
-    check_keys(&ld, root, "", top_keys);
+    check_keys(&ld, root, NULL, top_keys);
     load_settings(&ld, cfg, root);
     load_credentials(&ld, cfg, root);
     load_routes(&ld, cfg, root);
@@ -760,7 +726,10 @@ const route *config_find_route(const config *cfg, const char *name, size_t len)
 
 const credential *config_find_credential(const config *cfg, const char *name)
 {
-    return find_credential(cfg, name);
+    for (size_t i = 0; i < cfg->ncredentials; i++)
+        if (cfg->credentials[i].name != NULL && strcmp(cfg->credentials[i].name, name) == 0)
+            return &cfg->credentials[i];
+    return NULL;
 }
 
 /* ---- printing ---- */
@@ -779,28 +748,24 @@ static void gen_secret_ref(yajl_gen g, const char *key, const char *ref, int res
     yajl_gen_map_close(g);
 }
 
-static void gen_rule(yajl_gen g, const mapping_rule *rule)
+static void gen_numbers(yajl_gen g, const config *cfg, const char *section)
 {
+    for (size_t i = 0; i < NNUMBERS; i++) {
+        const char *s = numbers[i].section;
+        if (section == NULL ? s == NULL : s != NULL && strcmp(s, section) == 0)
+            json_gen_kv_int(g, numbers[i].key, number_fetch(cfg, &numbers[i]));
+    }
+}
+
+/* A section object: its one string setting, if any, then its numbers. */
+static void gen_section(yajl_gen g, const config *cfg, const char *section, const char *key,
+                        const char *value)
+{
+    json_gen_str(g, section);
     yajl_gen_map_open(g);
-    json_gen_kv_str(g, "event", rule->event);
-    if (rule->nconditions > 0) {
-        json_gen_str(g, "when");
-        yajl_gen_map_open(g);
-        for (size_t i = 0; i < rule->nconditions; i++)
-            json_gen_kv_str(g, rule->conditions[i].path, rule->conditions[i].value);
-        yajl_gen_map_close(g);
-    }
-    if (rule->activity_id_template != NULL)
-        json_gen_kv_str(g, "activity_id", rule->activity_id_template);
-    if (rule->outcome_id != NULL)
-        json_gen_kv_str(g, "outcome_id", rule->outcome_id);
-    if (rule->note_template != NULL)
-        json_gen_kv_str(g, "note", rule->note_template);
-    json_gen_kv_str(g, "note_mode", rule->note_mode == NOTE_APPEND ? "append" : "replace");
-    if (rule->fields != NULL) {
-        json_gen_str(g, "fields");
-        json_gen_value(g, rule->fields);
-    }
+    if (key != NULL)
+        json_gen_kv_str(g, key, value);
+    gen_numbers(g, cfg, section);
     yajl_gen_map_close(g);
 }
 
@@ -814,16 +779,14 @@ static void gen_route(yajl_gen g, const route *r)
     json_gen_kv_str(g, "credential", r->credential ? r->credential->name : NULL);
     json_gen_str(g, "dry_run");
     yajl_gen_bool(g, r->credential == NULL || r->credential->secret == NULL);
-    json_gen_str(g, "rules");
-    yajl_gen_array_open(g);
-    for (size_t i = 0; i < r->rules.count; i++)
-        gen_rule(g, &r->rules.items[i]);
-    yajl_gen_array_close(g);
+    /* The rules are the file's own text; the count shows they all loaded. */
+    json_gen_kv_int(g, "rules", (long long)r->rules.count);
     yajl_gen_map_close(g);
 }
 
-static void gen_settings(yajl_gen g, const config *cfg)
+static void gen_config(yajl_gen g, const config *cfg)
 {
+    yajl_gen_map_open(g);
     json_gen_kv_str(g, "path", cfg->path);
     json_gen_str(g, "listen");
     yajl_gen_array_open(g);
@@ -834,38 +797,11 @@ static void gen_settings(yajl_gen g, const config *cfg)
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
-    json_gen_kv_int(g, "threads", cfg->threads);
-    json_gen_kv_int(g, "body_limit", (long long)cfg->body_limit);
-    json_gen_str(g, "store");
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, "path", cfg->store_path);
-    yajl_gen_map_close(g);
-    json_gen_str(g, "close");
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, "base_url", cfg->close_base_url);
-    json_gen_kv_int(g, "timeout_ms", cfg->close_timeout_ms);
-    yajl_gen_map_close(g);
-    json_gen_str(g, "delivery");
-    yajl_gen_map_open(g);
-    json_gen_kv_int(g, "workers", cfg->delivery_workers);
-    json_gen_kv_int(g, "retry_initial_ms", cfg->retry_initial_ms);
-    json_gen_kv_int(g, "retry_max_ms", cfg->retry_max_ms);
-    json_gen_kv_int(g, "max_age_s", cfg->max_age_s);
-    yajl_gen_map_close(g);
-    json_gen_str(g, "resolve");
-    yajl_gen_map_open(g);
-    json_gen_kv_int(g, "window_s", cfg->resolve_window_s);
-    yajl_gen_map_close(g);
-}
-
-void config_print(const config *cfg)
-{
-    yajl_gen g = json_gen_new();
-    if (g == NULL)
-        return;
-    yajl_gen_config(g, yajl_gen_beautify, 1);
-    yajl_gen_map_open(g);
-    gen_settings(g, cfg);
+    gen_numbers(g, cfg, NULL);
+    gen_section(g, cfg, "store", "path", cfg->store_path);
+    gen_section(g, cfg, "close", "base_url", cfg->close_base_url);
+    gen_section(g, cfg, "delivery", NULL, NULL);
+    gen_section(g, cfg, "resolve", NULL, NULL);
     json_gen_str(g, "credentials");
     yajl_gen_map_open(g);
     for (size_t i = 0; i < cfg->ncredentials; i++) {
@@ -883,6 +819,15 @@ void config_print(const config *cfg)
         gen_route(g, &cfg->routes[i]);
     yajl_gen_array_close(g);
     yajl_gen_map_close(g);
+}
+
+void config_print(const config *cfg)
+{
+    yajl_gen g = json_gen_new();
+    if (g == NULL)
+        return;
+    yajl_gen_config(g, yajl_gen_beautify, 1);
+    gen_config(g, cfg);
     size_t len;
     char *text = json_gen_take(g, &len);
     yajl_gen_free(g);

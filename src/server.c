@@ -80,14 +80,23 @@ struct pending_token {
 
 /* ---- answers ---- */
 
-static void send_json(h2o_req_t *req, int status, const char *reason, const char *body, size_t len)
+/* Every answer goes through here. h2o 2.2's h2o_send_inline does not set the
+ * length itself, and without it HTTP/1.1 answers are chunked or close the
+ * connection, so every webhook would pay for a new TCP connection. */
+static void send_body(h2o_req_t *req, int status, const char *reason, const char *content_type,
+                      const char *body, size_t len)
 {
     req->res.status = status;
     req->res.reason = reason;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
-                   H2O_STRLIT("application/json"));
-    /* h2o_send_inline sets res.content_length, which keeps HTTP/1.1 keep-alive. */
+    req->res.content_length = len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
+                   strlen(content_type));
     h2o_send_inline(req, body, len);
+}
+
+static void send_json(h2o_req_t *req, int status, const char *reason, const char *body, size_t len)
+{
+    send_body(req, status, reason, "application/json", body, len);
 }
 
 static void send_error(h2o_req_t *req, int status, const char *reason, const char *error,
@@ -349,11 +358,8 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
     event_list events = {0};
     source_answer ans = {0};
     if (src->handshake(src, &sreq, tree, &ans)) {
-        req->res.status = ans.status;
-        req->res.reason = ans.status == 200 ? "OK" : "Error";
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ans.content_type,
-                       strlen(ans.content_type));
-        h2o_send_inline(req, ans.body ? ans.body : "", ans.body ? ans.body_len : 0);
+        send_body(req, ans.status, ans.status == 200 ? "OK" : "Error", ans.content_type,
+                  ans.body ? ans.body : "", ans.body ? ans.body_len : 0);
         log_write(LOG_INFO, "handshake answered", "route", rt->name, NULL);
         free(ans.body);
     } else if (src->verify(src, &sreq, tree, detail, sizeof(detail)) != 0) {

