@@ -26,6 +26,7 @@ void meeting_event_clear(meeting_event *ev)
     free(ev->ical_uid);
     free(ev->start_time);
     free(ev->end_time);
+    yajl_tree_free(ev->owned_tree);
     memset(ev, 0, sizeof(*ev));
 }
 

@@ -25,6 +25,8 @@ typedef struct meeting_event {
     char *end_time;
 
     yajl_val tree;           /* what templates and rule conditions read (borrowed) */
+    yajl_val owned_tree;     /* a tree the source built itself (no body to borrow,
+                                e.g. Google's header-only push); freed with the event */
 } meeting_event;
 
 /* A source's output: most webhooks are one event, Graph batches are several. */

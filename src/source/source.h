@@ -79,8 +79,36 @@ const char *const *source_names(void);
 /* A header's value as a malloc'ed C string, or NULL when absent. */
 char *source_header_dup(const source_request *req, const char *name);
 
+/* ---- helpers every source shares (registry.c) ---- */
+
+/* Writes "FILE: PREFIX.KEY: problem" into ctx->err. */
+void source_config_error(const source_config_ctx *ctx, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* 0 when every key of the route object is a common route key ("name",
+ * "source", "secret", "credential", "rules") or listed in own_keys
+ * (NULL-terminated); else -1 with "unknown key for source <name>" for the first
+ * stray key. A misspelt key would otherwise be silently ignored. */
+int source_check_keys(yajl_val route, const char *source_name, const char *const *own_keys,
+                      const source_config_ctx *ctx);
+
+/* Reads the route's optional "tolerance_s" (integer 1..max_s) into *out, or
+ * default_s when absent. -1 with a config error when invalid. */
+int source_read_tolerance(yajl_val route, long default_s, long max_s, long *out, const source_config_ctx *ctx);
+
+/* 0 when ts (len bytes, unix seconds, digits only) is within tolerance_s of now
+ * in either direction (a future stamp is as suspicious as a stale one); else -1
+ * with detail "invalid <header_name> header" or "timestamp outside the N s
+ * tolerance". */
+int source_timestamp_fresh(const char *ts, size_t len, time_t now, long tolerance_s, const char *header_name,
+                           char *detail, size_t detail_len);
+
 /* Vendor constructors, listed in registry.c. */
 source *zoom_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
 source *generic_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
+source *calendly_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
+source *stdwebhooks_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
+source *msgraph_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
+source *gcal_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
 
 #endif
