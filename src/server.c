@@ -145,6 +145,83 @@ static void send_method_not_allowed(h2o_req_t *req, const char *allow)
     send_error(req, 405, "Method Not Allowed", "method_not_allowed", NULL);
 }
 
+/* ---- h2o's own error answers, in our JSON shape ----
+ * h2o answers some bad requests before our handler sees them: a body over
+ * max_request_entity_size (413), an unparsable request line (400), a timeout.
+ * Those answers are text/plain; senders and operators get the same
+ * {"error","detail"} JSON as from our handler. Our own answers are never
+ * text/plain with status >= 400, so the filter touches only h2o's. */
+
+typedef struct json_error_ostream {
+    h2o_ostream_t super;
+    h2o_iovec_t body;
+    int sent;
+} json_error_ostream;
+
+static const char *error_code_for(int status)
+{
+    switch (status) {
+    case 400:
+        return "bad_request";
+    case 404:
+        return "not_found";
+    case 405:
+        return "method_not_allowed";
+    case 408:
+        return "request_timeout";
+    case 413:
+        return "payload_too_large";
+    case 415:
+        return "unsupported_media_type";
+    case 503:
+        return "unavailable";
+    default:
+        return status < 500 ? "client_error" : "server_error";
+    }
+}
+
+static void json_error_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
+                               h2o_send_state_t state)
+{
+    (void)bufs;
+    (void)bufcnt;
+    json_error_ostream *o = (json_error_ostream *)self;
+    if (o->sent) {
+        h2o_ostream_send_next(self, req, NULL, 0, state);
+        return;
+    }
+    o->sent = 1;
+    h2o_ostream_send_next(self, req, &o->body, 1, state);
+}
+
+static void json_errors_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
+{
+    (void)self;
+    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (req->res.status >= 400 && ct >= 0 &&
+        h2o_memis(req->res.headers.entries[ct].value.base, 10, H2O_STRLIT("text/plain"))) {
+        yajl_gen g = json_gen_new();
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "error", error_code_for(req->res.status));
+        json_gen_kv_str(g, "detail", req->res.status == 413 ? "body exceeds body_limit" : req->res.reason);
+        yajl_gen_map_close(g);
+        size_t len;
+        char *text = json_gen_take(g, &len);
+        yajl_gen_free(g);
+        if (text != NULL) {
+            json_error_ostream *o = (json_error_ostream *)h2o_add_ostream(req, sizeof(*o), slot);
+            o->body = h2o_strdup(&req->pool, text, len);
+            o->sent = 0;
+            o->super.do_send = json_error_do_send;
+            free(text);
+            req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
+            req->res.content_length = len;
+            slot = &o->super.next;
+        }
+    }
+    h2o_setup_next_ostream(req, slot);
+}
+
 /* ---- the parts of a request a source reads ---- */
 
 static const char *lookup_header(void *ctx, const char *name, size_t *len)
@@ -471,14 +548,18 @@ server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
         return NULL;
     }
     h2o_config_init(&s->globalconf);
-    /* h2o refuses larger bodies itself (with its own 413), so the handler's
-     * JSON 413 covers what arrives within h2o's buffer; both use body_limit. */
+    /* h2o refuses larger bodies itself, before buffering them; its 413 goes
+     * through json_errors_on_setup_ostream like ours. */
     s->globalconf.max_request_entity_size = cfg->body_limit;
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("closehook"));
     h2o_hostconf_t *host = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
+    /* h2o's early errors are bound to the host's fallback path, ours to "/". */
+    h2o_create_filter(pathconf, sizeof(h2o_filter_t))->on_setup_ostream = json_errors_on_setup_ostream;
+    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream =
+        json_errors_on_setup_ostream;
 
     for (int t = 0; t < s->nthreads; t++) {
         server_thread *thread = &s->threads[t];
