@@ -20,7 +20,23 @@ cmake --build build-clang -j"$jobs"
 echo "== build (gcc, ASan+UBSan) and test"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCLOSEHOOK_SANITIZE=ON >/dev/null
 cmake --build build-asan -j"$jobs"
-(cd build-asan && ASAN_OPTIONS=abort_on_error=0:halt_on_error=1 \
-   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j"$jobs")
+# Criterion runs each test in a forked child, and a sanitizer report there does
+# not always fail the test, so the whole output is also searched for reports.
+log=build-asan/ctest-asan.log
+set +e
+(cd build-asan && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
+   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -V -j"$jobs") >"$log" 2>&1
+rc=$?
+set -e
+grep -E "^(1|[0-9]+)/[0-9]+ Test|tests passed|tests failed" "$log" || true
+if [ $rc -ne 0 ]; then
+  echo "ASan+UBSan run failed; details in $log" >&2
+  grep -B2 -A30 -E "\*\*\*Failed|Timeout|FAIL" "$log" | head -200 >&2
+  exit 1
+fi
+if grep -nE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$log"; then
+  echo "sanitizer reports found (above); details in $log" >&2
+  exit 1
+fi
 
 echo "== all tests passed"
