@@ -103,6 +103,42 @@ int source_read_tolerance(yajl_val route, long default_s, long max_s, long *out,
 int source_timestamp_fresh(const char *ts, size_t len, time_t now, long tolerance_s, const char *header_name,
                            char *detail, size_t detail_len);
 
+/* Reads the route's optional string key into *out (malloc'ed; left as is when
+ * absent), lower-cased when lower (header names). -1 with a config error when
+ * it is not a non-empty string. */
+int source_read_string(yajl_val route, const char *key, int lower, char **out, const source_config_ctx *ctx);
+
+/* The scalar at a dotted path of tree as malloc'ed text into *out; *out stays
+ * NULL when path is NULL or the value is absent, null or empty. -1 with detail
+ * "<path> is not a scalar" (an object or array there) or out of memory. */
+int source_scalar_at(yajl_val tree, const char *path, char **out, char *detail, size_t detail_len);
+
+/* Where in the body senders without a fixed envelope put an event's fields:
+ * the route keys "event_type_path", "activity_id_path",
+ * "zoom_meeting_id_path", "join_url_path" and "start_time_path" (generic,
+ * stdwebhooks). Each is a dotted path or NULL. */
+typedef struct source_paths {
+    char *event_type_path;
+    char *activity_id_path;
+    char *zoom_meeting_id_path;
+    char *join_url_path;
+    char *start_time_path;
+} source_paths;
+
+/* Like source_check_keys, with the source_paths keys allowed besides own_keys. */
+int source_paths_check_keys(yajl_val route, const char *source_name, const char *const *own_keys,
+                            const source_config_ctx *ctx);
+/* Reads the path keys; event_type_path becomes default_event_type_path when
+ * absent. -1 with a config error (everything read so far is freed). */
+int source_paths_read(yajl_val route, const char *default_event_type_path, source_paths *out,
+                      const source_config_ctx *ctx);
+/* Fills ev->event_type (NULL when the path gives nothing: the caller decides
+ * whether that is an error), close_activity_id, zoom_meeting_id, join_url and
+ * start_time from tree. -1 with detail as for source_scalar_at. */
+int source_paths_fill(const source_paths *paths, yajl_val tree, meeting_event *ev, char *detail,
+                      size_t detail_len);
+void source_paths_free(source_paths *paths);
+
 /* Vendor constructors, listed in registry.c. */
 source *zoom_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
 source *generic_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);

@@ -2,7 +2,6 @@
  * keys ("secret", "tolerance_s"), the endpoint.url_validation handshake, the
  * x-zm-signature check and the mapping of Zoom's envelope to a meeting_event.
  * See senders.md for the facts this follows. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +16,6 @@
 /* Beyond an hour a captured request could be replayed long after the fact,
  * which is what the timestamp is there to prevent. */
 #define ZOOM_MAX_TOLERANCE_S 3600
-/* Unix seconds need 10 digits until the year 2286; 18 still fits a long long,
- * so anything longer is garbage rather than a time. */
-#define ZOOM_TIMESTAMP_MAX_DIGITS 18
 /* "v0=" + 64 hex digits + NUL. */
 #define ZOOM_SIGNATURE_BUF (3 + 2 * SIGNATURE_SHA256_LEN + 1)
 
@@ -30,81 +26,9 @@ typedef struct zoom_source {
     long tolerance_s;
 } zoom_source;
 
+/* Misspelt keys ("tolerance" for "tolerance_s") are refused at load rather
+ * than silently ignored. */
 static const char *const zoom_keys[] = {"tolerance_s", NULL};
-/* Keys every route carries, read by config, not by the source. */
-static const char *const route_common_keys[] = {"name", "source", "secret", "credential", "rules", NULL};
-
-__attribute__((format(printf, 3, 4))) static void zoom_config_error(const source_config_ctx *ctx,
-                                                                    const char *key, const char *fmt, ...)
-{
-    char problem[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(problem, sizeof(problem), fmt, ap);
-    va_end(ap);
-    snprintf(ctx->err, ctx->errlen, "%s: %s.%s: %s", ctx->file, ctx->key_prefix, key, problem);
-}
-
-static int key_listed(const char *key, const char *const *list)
-{
-    for (; *list != NULL; list++)
-        if (strcmp(*list, key) == 0)
-            return 1;
-    return 0;
-}
-
-/* A misspelt key ("tolerance" for "tolerance_s") would otherwise be ignored
- * silently and the default used; naming it at load time is kinder. */
-static int zoom_check_keys(yajl_val route, const source_config_ctx *ctx)
-{
-    for (size_t i = 0; i < route->u.object.len; i++) {
-        const char *key = route->u.object.keys[i];
-        if (!key_listed(key, route_common_keys) && !key_listed(key, zoom_keys)) {
-            zoom_config_error(ctx, key, "unknown key for source zoom");
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int zoom_read_tolerance(yajl_val route, long *out, const source_config_ctx *ctx)
-{
-    yajl_val v = json_member(route, "tolerance_s");
-    *out = ZOOM_DEFAULT_TOLERANCE_S;
-    if (v == NULL)
-        return 0;
-    if (!YAJL_IS_INTEGER(v) || v->u.number.i < 1 || v->u.number.i > ZOOM_MAX_TOLERANCE_S) {
-        zoom_config_error(ctx, "tolerance_s", "must be an integer from 1 to %d", ZOOM_MAX_TOLERANCE_S);
-        return -1;
-    }
-    *out = (long)v->u.number.i;
-    return 0;
-}
-
-/* 0 when the header holds unix seconds no further than the tolerance from now,
- * in either direction: a future stamp is as suspicious as a stale one. */
-static int zoom_timestamp_fresh(const zoom_source *z, const char *ts, size_t len, time_t now, char *detail,
-                                size_t detail_len)
-{
-    if (len == 0 || len > ZOOM_TIMESTAMP_MAX_DIGITS) {
-        snprintf(detail, detail_len, "invalid x-zm-request-timestamp header");
-        return -1;
-    }
-    long long seconds = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (ts[i] < '0' || ts[i] > '9') {
-            snprintf(detail, detail_len, "invalid x-zm-request-timestamp header");
-            return -1;
-        }
-        seconds = seconds * 10 + (ts[i] - '0');
-    }
-    long long skew = (long long)now - seconds;
-    if (skew > z->tolerance_s || skew < -z->tolerance_s) {
-        snprintf(detail, detail_len, "timestamp outside the %ld s tolerance", z->tolerance_s);
-        return -1;
-    }
-    return 0;
-}
 
 /* The one authenticity check, shared by events and the URL validation. */
 static int zoom_authentic(const zoom_source *z, const source_request *req, char *detail, size_t detail_len)
@@ -120,7 +44,8 @@ static int zoom_authentic(const zoom_source *z, const source_request *req, char 
         snprintf(detail, detail_len, "missing x-zm-signature header");
         return -1;
     }
-    if (zoom_timestamp_fresh(z, ts, ts_len, req->now, detail, detail_len) != 0)
+    if (source_timestamp_fresh(ts, ts_len, req->now, z->tolerance_s, "x-zm-request-timestamp", detail,
+                               detail_len) != 0)
         return -1;
 
     const signature_part parts[] = {{"v0:", 3}, {ts, ts_len}, {":", 1}, {req->body, req->body_len}};
@@ -306,14 +231,14 @@ source *zoom_source_create(yajl_val route, const char *secret, const source_conf
         snprintf(ctx->err, ctx->errlen, "%s: %s: must be an object", ctx->file, ctx->key_prefix);
         return NULL;
     }
-    if (zoom_check_keys(route, ctx) != 0)
+    if (source_check_keys(route, "zoom", zoom_keys, ctx) != 0)
         return NULL;
     if (secret == NULL || secret[0] == '\0') {
-        zoom_config_error(ctx, "secret", "required for source zoom");
+        source_config_error(ctx, "secret", "required for source zoom");
         return NULL;
     }
     long tolerance_s;
-    if (zoom_read_tolerance(route, &tolerance_s, ctx) != 0)
+    if (source_read_tolerance(route, ZOOM_DEFAULT_TOLERANCE_S, ZOOM_MAX_TOLERANCE_S, &tolerance_s, ctx) != 0)
         return NULL;
 
     zoom_source *z = calloc(1, sizeof(*z));
