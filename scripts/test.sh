@@ -25,6 +25,7 @@ cmake --build build-asan -j"$jobs"
 log=build-asan/ctest-asan.log
 set +e
 (cd build-asan && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
+   LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -V -j"$jobs") >"$log" 2>&1
 rc=$?
 set -e

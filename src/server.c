@@ -626,6 +626,8 @@ static void *thread_main(void *arg)
     h2o_multithread_unregister_receiver(thread->mq, &thread->committed);
     h2o_multithread_destroy_queue(thread->mq);
     h2o_context_dispose(&thread->ctx);
+    h2o_evloop_run(loop, 0); /* sockets closed above are freed on the next turn */
+    h2o_evloop_destroy(loop);
     return NULL;
 }
 

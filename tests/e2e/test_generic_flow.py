@@ -1,0 +1,76 @@
+"""Generic (HMAC-signed) webhooks end to end: the Close activity id comes from
+the payload, so there is one PUT straight to it and no meeting lookup."""
+
+import json
+import time
+
+import harness
+from harness import E2ETestCase, MEETING_PATH, SETTLE_S, GENERIC_SECRET
+
+NOSHOW_BODY = {"outcome_id": "outcome_noshow",
+               "user_note_html": "<p>Prospect did not join. Sent reschedule link &lt;2 min&gt; after start.</p>"}
+
+
+def outcome(**changes):
+    doc = json.loads(harness.sample("generic/outcome.json"))
+    doc.update(changes)
+    return json.dumps(doc).encode()
+
+
+class GenericFlow(E2ETestCase):
+    def test_outcome_is_put_to_the_named_activity(self):
+        d = self.start_daemon()
+        self.assertQueued(self.send_generic(d, "generic/outcome.json"))
+        (put,) = self.wait_successful_puts(1)
+        self.assertClosePut(put, MEETING_PATH, NOSHOW_BODY)
+        self.assertEqual(self.fake.lookups(), [], "explicit id must not need a lookup")
+        self.assertEqual([r.method for r in self.fake.requests()], ["PUT"])
+
+    def test_same_delivery_id_twice_is_delivered_once(self):
+        d = self.start_daemon()
+        first = self.assertQueued(self.send_generic(d, "generic/outcome.json"))
+        self.assertJSONAnswer(self.send_generic(d, "generic/outcome.json"), 200,
+                              status="duplicate", id=first["id"])
+        self.wait_successful_puts(1)
+        self.assertEqual(len(self.fake.puts()), 1)
+
+    def test_different_delivery_ids_are_two_updates(self):
+        d = self.start_daemon()
+        a = self.assertQueued(self.send_generic(d, outcome(id="evt_A")))
+        b = self.assertQueued(self.send_generic(d, outcome(id="evt_B", notes="second")))
+        self.assertNotEqual(a["id"], b["id"])
+        puts = self.wait_successful_puts(2)
+        # (their order is test_delivery.py's concern)
+        notes = sorted(p.json()["user_note_html"] for p in puts)
+        self.assertEqual(notes, sorted([NOSHOW_BODY["user_note_html"], "<p>second</p>"]))
+
+    def test_condition_not_met_is_ignored(self):
+        d = self.start_daemon()
+        self.assertJSONAnswer(self.send_generic(d, outcome(outcome="held")), 200, status="ignored")
+        time.sleep(SETTLE_S)  # watching for requests, not asserting on timing
+        self.assertEqual(self.fake.requests(), [])
+
+    def test_oauth_credential_is_sent_as_bearer(self):
+        token = "oauth_e2eAccessToken123"
+        self.fake.accept_bearer_token(token)
+        d = self.start_daemon(env={"CLOSE_TOKEN": token},
+                              extra={"credentials": {"close": {"bearer_token": "env:CLOSE_TOKEN"}}})
+        self.assertQueued(self.send_generic(d, "generic/outcome.json"))
+        (put,) = self.wait_successful_puts(1)
+        self.assertEqual(put.headers.get("authorization"), "Bearer " + token)
+        self.assertEqual(put.json(), NOSHOW_BODY)
+        self.assertNotIn(token, d.log_text())
+
+    def test_wrong_hmac_is_refused(self):
+        d = self.start_daemon()
+        doc = self.assertJSONAnswer(self.send_generic(d, "generic/outcome.json", secret="not-the-key"),
+                                    401, error="unauthorized", detail=...)
+        self.assertNotIn(GENERIC_SECRET, json.dumps(doc))
+        body = harness.sample("generic/outcome.json")
+        self.assertJSONAnswer(harness.post(d.port, "/hooks/notetaker", body), 401, error="unauthorized")
+        time.sleep(SETTLE_S)  # watching for requests, not asserting on timing
+        self.assertEqual(self.fake.requests(), [])
+
+
+if __name__ == "__main__":
+    harness.run()
