@@ -33,6 +33,7 @@ static const char SCHEMA_SQL[] =
     " route TEXT NOT NULL,"
     " credential TEXT NOT NULL,"
     " dedup_key TEXT,"
+    " order_key TEXT,"
     " payload TEXT NOT NULL,"
     " state TEXT NOT NULL CHECK(state IN ('pending','inflight','done','dead')),"
     " attempts INTEGER NOT NULL DEFAULT 0,"
@@ -41,6 +42,7 @@ static const char SCHEMA_SQL[] =
     " last_error TEXT);"
     "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_dedup ON deliveries(route, dedup_key);"
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at, id);"
+    "CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries(order_key, id);"
     "PRAGMA user_version = 1;"
     "COMMIT;";
 
@@ -50,20 +52,28 @@ static const char *const WRITER_SQL[W_COUNT] = {
     /* The upsert skips only a (route, dedup_key) conflict; any other constraint
      * still fails loudly. No row back means "duplicate". */
     [W_INSERT] = "INSERT INTO deliveries (route, credential, dedup_key, payload, state,"
-                 " created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)"
+                 " created_at, next_attempt_at, order_key) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)"
                  " ON CONFLICT(route, dedup_key) DO NOTHING RETURNING id",
     [W_FIND_DUP] = "SELECT id FROM deliveries WHERE route = ?1 AND dedup_key = ?2",
 };
 
 /* Statements of the claim/settle connection, used under q->store_lock. The
  * claim and list queries return the row columns in queue_row's order. */
+/* A pending row may go out only when no older row with the same order key (the
+ * same Close activity) is still pending or inflight: updates to one meeting
+ * leave in acceptance order even with many workers, and an older note can never
+ * land after a newer one. A retrying row holds back the rows behind it. */
+#define CLAIMABLE                                                                                            \
+    " d.state = 'pending' AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e"           \
+    " WHERE e.order_key = d.order_key AND e.id < d.id AND e.state IN ('pending', 'inflight')))"
+
 enum { R_CLAIM, R_NEXT_DUE, R_DONE, R_RETRY, R_DEAD, R_COUNTS, R_LIST_DEAD, R_REPLAY, R_COUNT };
 static const char *const READER_SQL[R_COUNT] = {
     [R_CLAIM] = "UPDATE deliveries SET state = 'inflight', attempts = attempts + 1"
-                " WHERE id = (SELECT id FROM deliveries WHERE state = 'pending'"
-                " AND next_attempt_at <= ?1 ORDER BY id LIMIT 1)"
+                " WHERE id = (SELECT d.id FROM deliveries d WHERE" CLAIMABLE
+                " AND d.next_attempt_at <= ?1 ORDER BY d.id LIMIT 1)"
                 " RETURNING id, route, credential, dedup_key, payload, attempts, created_at",
-    [R_NEXT_DUE] = "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+    [R_NEXT_DUE] = "SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE" CLAIMABLE,
     /* The settle statements share one binding layout: ?1 id, ?2 when, ?3 error. */
     [R_DONE] = "UPDATE deliveries SET state = 'done' WHERE id = ?1 AND state = 'inflight'",
     [R_RETRY] = "UPDATE deliveries SET state = 'pending', next_attempt_at = ?2, last_error = ?3"
@@ -325,6 +335,7 @@ static int writer_insert(queue *q, queue_job *job, int64_t now)
     bind_text(st, 3, job->dedup_key);
     bind_text(st, 4, job->payload);
     sqlite3_bind_int64(st, 5, now);
+    bind_text(st, 6, job->order_key);
     int rc = sqlite3_step(st);
     int stored = rc == SQLITE_ROW;
     if (stored) {
@@ -477,11 +488,10 @@ queue_result queue_submit_wait(queue *q, queue_job *job)
 {
     queue_waiter w;
     memset(&w, 0, sizeof(w));
-    w.job.route = job->route;
-    w.job.credential = job->credential;
-    w.job.dedup_key = job->dedup_key;
-    w.job.payload = job->payload;
+    w.job = *job; /* every caller-filled field, whatever fields the job grows */
     w.job.on_done = waiter_done;
+    w.job.owner = NULL;
+    w.job.next = NULL;
     pthread_mutex_init(&w.lock, NULL);
     pthread_cond_init(&w.cond, NULL);
 

@@ -31,6 +31,8 @@ struct queue_job {
     const char *credential;
     const char *dedup_key; /* NULL: never a duplicate */
     const char *payload;
+    const char *order_key; /* rows sharing it go out one at a time, in id order
+                              (update_order_key); NULL: unordered */
     void *owner;           /* the caller's context; the queue never touches it */
     /* filled by the writer thread before on_done */
     queue_result result;

@@ -72,6 +72,7 @@ typedef struct pending_webhook {
     queue_job *jobs;
     char **payloads;
     char **dedup_keys;
+    char **order_keys;
 } pending_webhook;
 
 struct pending_token {
@@ -255,7 +256,9 @@ static void pending_free(pending_webhook *p)
     for (size_t i = 0; i < p->njobs; i++) {
         free(p->payloads[i]);
         free(p->dedup_keys[i]);
+        free(p->order_keys[i]);
     }
+    free(p->order_keys);
     free(p->payloads);
     free(p->dedup_keys);
     free(p->jobs);
@@ -338,7 +341,8 @@ static int submit_events(server_thread *thread, h2o_req_t *req, const route *rt,
     p->jobs = calloc(events->count, sizeof(*p->jobs));
     p->payloads = calloc(events->count, sizeof(char *));
     p->dedup_keys = calloc(events->count, sizeof(char *));
-    if (p->jobs == NULL || p->payloads == NULL || p->dedup_keys == NULL) {
+    p->order_keys = calloc(events->count, sizeof(char *));
+    if (p->jobs == NULL || p->payloads == NULL || p->dedup_keys == NULL || p->order_keys == NULL) {
         pending_free(p);
         return 503;
     }
@@ -356,13 +360,15 @@ static int submit_events(server_thread *thread, h2o_req_t *req, const route *rt,
             return 400;
         }
         char *payload = update_serialize(&update);
+        char *order_key = update_order_key(&update);
         update_clear(&update);
+        size_t n = p->njobs++;
+        p->payloads[n] = payload;
+        p->order_keys[n] = order_key;
         if (payload == NULL) {
             pending_free(p);
             return 503;
         }
-        size_t n = p->njobs++;
-        p->payloads[n] = payload;
         /* Dedup keys are kept per route by the queue, so the sender's own ids
          * cannot collide across routes. */
         p->dedup_keys[n] = ev->dedup_key ? strdup(ev->dedup_key) : NULL;
@@ -371,6 +377,7 @@ static int submit_events(server_thread *thread, h2o_req_t *req, const route *rt,
         job->credential = rt->credential->name;
         job->dedup_key = p->dedup_keys[n];
         job->payload = payload;
+        job->order_key = order_key;
         job->owner = p;
         job->on_done = on_job_done;
     }

@@ -195,3 +195,22 @@ void update_clear(close_update *u)
     free(u->event_type);
     memset(u, 0, sizeof(*u));
 }
+
+char *update_order_key(const close_update *u)
+{
+    const char *prefix = NULL, *value = NULL;
+    if (u->activity_id != NULL)
+        prefix = "acti:", value = u->activity_id;
+    else if (u->zoom_meeting_id != NULL)
+        prefix = "zoom:", value = u->zoom_meeting_id;
+    else if (u->calendar_event_id != NULL)
+        prefix = "cal:", value = u->calendar_event_id;
+    else if (u->ical_uid != NULL)
+        prefix = "ical:", value = u->ical_uid;
+    else if (u->join_url != NULL)
+        prefix = "join:", value = u->join_url;
+    else
+        return NULL;
+    char *key = NULL;
+    return asprintf(&key, "%s%s", prefix, value) < 0 ? NULL : key;
+}

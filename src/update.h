@@ -35,4 +35,11 @@ char *update_serialize(const close_update *u);
 int update_parse(const char *text, size_t len, close_update *out, char *err, size_t errlen);
 void update_clear(close_update *u);
 
+/* The key that orders this update against others for the same Close meeting:
+ * the activity id when known, else the best lookup key ("zoom:…", "join:…",
+ * "cal:…", "ical:…"). Malloc'ed; NULL when the update names nothing. Two
+ * updates for one meeting that name it differently (an explicit id and a Zoom
+ * id) are not ordered against each other. */
+char *update_order_key(const close_update *u);
+
 #endif

@@ -567,3 +567,58 @@ Test(queue, open_on_a_file_that_is_not_a_database_fails)
     cr_assert_null(queue_open(dbpath, err, sizeof(err)));
     cr_expect_not_null(strstr(err, dbpath), "error '%s' names the path", err);
 }
+
+static int64_t submit_ordered(queue *q, const char *key, const char *order_key)
+{
+    queue_job job = make_job("generic", key, "{\"outcome_id\":\"outcome_1\"}");
+    job.order_key = order_key;
+    cr_assert_eq(queue_submit_wait(q, &job), QUEUE_ACCEPTED);
+    return job.id;
+}
+
+Test(queue, rows_for_one_activity_are_claimed_one_at_a_time_in_order)
+{
+    queue *q = open_store();
+    int64_t a1 = submit_ordered(q, "e1", "acti:A");
+    int64_t b1 = submit_ordered(q, "e2", "acti:B");
+    int64_t a2 = submit_ordered(q, "e3", "acti:A");
+    int64_t free_row = submit_ordered(q, "e4", NULL);
+
+    queue_row r1, r2, r3, r4;
+    claim_expect(q, a1, &r1);
+    claim_expect(q, b1, &r2);
+    /* a2 waits behind a1, which is inflight; the unordered row goes ahead */
+    claim_expect(q, free_row, &r3);
+    int64_t next_due = 0;
+    cr_expect_eq(queue_claim(q, now_ms(), &r4, &next_due), 0, "a2 must wait for a1");
+    cr_expect_eq(next_due, -1, "a blocked row is not due: no busy wake-ups");
+
+    /* a1 retried later still holds a2 back: acceptance order over retries */
+    cr_assert_eq(queue_mark_retry(q, a1, now_ms() + 60000, "HTTP 503"), 0);
+    cr_expect_eq(queue_claim(q, now_ms(), &r4, &next_due), 0);
+    cr_assert_eq(queue_claim(q, now_ms() + 61000, &r4, &next_due), 1);
+    cr_expect_eq(r4.id, a1);
+    cr_assert_eq(queue_mark_done(q, a1), 0);
+    queue_row_clear(&r4);
+    claim_expect(q, a2, &r4);
+
+    queue_row_clear(&r1);
+    queue_row_clear(&r2);
+    queue_row_clear(&r3);
+    queue_row_clear(&r4);
+    queue_close(q);
+}
+
+Test(queue, dead_row_does_not_hold_back_the_rows_behind_it)
+{
+    queue *q = open_store();
+    int64_t a1 = submit_ordered(q, "e1", "acti:A");
+    int64_t a2 = submit_ordered(q, "e2", "acti:A");
+    queue_row r;
+    claim_expect(q, a1, &r);
+    queue_row_clear(&r);
+    cr_assert_eq(queue_mark_dead(q, a1, "HTTP 400"), 0);
+    claim_expect(q, a2, &r);
+    queue_row_clear(&r);
+    queue_close(q);
+}

@@ -141,3 +141,25 @@ Test(update, parse_reads_only_len_bytes)
     cr_expect_str_eq(u.sender, "zoom");
     update_clear(&u);
 }
+
+Test(update, order_key_prefers_the_activity_id_then_lookup_keys)
+{
+    close_update u = {0};
+    cr_expect_null(update_order_key(&u), "an update naming nothing is unordered");
+    u.join_url = "https://x.zoom.us/j/1";
+    char *k = update_order_key(&u);
+    cr_expect_str_eq(k, "join:https://x.zoom.us/j/1");
+    free(k);
+    u.calendar_event_id = "AAMk=";
+    k = update_order_key(&u);
+    cr_expect_str_eq(k, "cal:AAMk=");
+    free(k);
+    u.zoom_meeting_id = "85746392011";
+    k = update_order_key(&u);
+    cr_expect_str_eq(k, "zoom:85746392011");
+    free(k);
+    u.activity_id = "acti_1";
+    k = update_order_key(&u);
+    cr_expect_str_eq(k, "acti:acti_1");
+    free(k);
+}
