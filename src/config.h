@@ -15,17 +15,23 @@
  *   "close":       {"base_url": "https://api.close.com", "timeout_ms": 10000}
  *   "delivery":    {"workers": 2, "retry_initial_ms": 1000, "retry_max_ms": 300000,
  *                   "max_age_s": 259200}
+ *   "log":         {"access": true, "level": "info"}
  *   "resolve":     {"window_s": 7200}  how far from the sender's start time a Close
  *                   meeting may start and still match
- *   "credentials": {"NAME": {"api_key": "env:…"} | {"bearer_token": "file:…"}}
+ *   "credentials": {"NAME": {"api_key": "env:…"} | {"bearer_token": "file:…"}
+ *                   | {"oauth": {"access_token": ref, "refresh_token": ref,
+ *                      "client_id": "…" (literal, not a secret), "client_secret": ref,
+ *                      "token_url": default "<close.base_url>/oauth2/token/"}}}
  *   "routes":      [{"name", "source", "secret", "credential", "rules", …source keys}]
  * A credential whose env variable is unset or whose file is missing is not an
- * error: it is "absent", and routes using it run in dry-run (logged at load). */
+ * error: it is "absent", and routes using it run in dry-run (logged at load).
+ * An OAuth credential is absent when any of its three secrets is. */
 #ifndef CLOSEHOOK_CONFIG_H
 #define CLOSEHOOK_CONFIG_H
 
 #include <stddef.h>
 
+#include "log.h"
 #include "mapping.h"
 #include "source/source.h"
 
@@ -34,13 +40,26 @@ typedef struct config_listener {
     int port;
 } config_listener;
 
-typedef enum { CREDENTIAL_API_KEY, CREDENTIAL_BEARER } credential_kind;
+typedef enum { CREDENTIAL_API_KEY, CREDENTIAL_BEARER, CREDENTIAL_OAUTH } credential_kind;
+
+/* What an OAuth credential has beyond its access token. The tokens here are
+ * only the starting pair: oauth.c owns the live one (see oauth.h). All NULL
+ * but the references when the credential is absent. */
+typedef struct credential_oauth {
+    char *refresh_token_ref;
+    char *refresh_token;
+    char *client_id;
+    char *client_secret_ref;
+    char *client_secret;
+    char *token_url;
+} credential_oauth;
 
 typedef struct credential {
     char *name;
     credential_kind kind;
-    char *secret_ref; /* "env:CLOSE_API_KEY": safe to print */
+    char *secret_ref; /* "env:CLOSE_API_KEY": safe to print; OAuth: the access token's */
     char *secret;     /* resolved; NULL when absent (dry-run) */
+    credential_oauth oauth; /* CREDENTIAL_OAUTH only */
 } credential;
 
 typedef struct route {
@@ -66,6 +85,8 @@ typedef struct config {
     long retry_max_ms;
     long max_age_s;
     long resolve_window_s;
+    int access_log;         /* "log.access": one line per HTTP answer */
+    log_level log_level;    /* "log.level" */
     credential *credentials;
     size_t ncredentials;
     route *routes;

@@ -13,6 +13,7 @@
 #include "delivery.h"
 #include "json.h"
 #include "log.h"
+#include "metrics.h"
 #include "queue.h"
 #include "server.h"
 
@@ -112,6 +113,10 @@ static int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 0;
     }
+    log_set_level(cfg->log_level);
+    char version_label[32];
+    snprintf(version_label, sizeof(version_label), "%s", CLOSEHOOK_VERSION);
+    metrics_set("closehook_build_info", 1, METRIC_LABELS(version_label));
 
     sigset_t set;
     sigemptyset(&set);
@@ -145,8 +150,8 @@ static int cmd_serve(int argc, char **argv)
     snprintf(threads, sizeof(threads), "%d", cfg->threads);
     snprintf(port, sizeof(port), "%d", cfg->listeners[0].port);
     log_write(LOG_INFO, "closehook started", "version", CLOSEHOOK_VERSION, "config", cfg->path, "host",
-              cfg->listeners[0].host, "port", port, "threads", threads, "store", cfg->store_path,
-              "dry_run", dry_run ? "true" : "false", NULL);
+              cfg->listeners[0].host, "port", port, "threads", threads, "store", cfg->store_path, "dry_run",
+              dry_run ? "true" : "false", NULL);
 
     signal_waiter waiter = {.set = set, .srv = srv};
     pthread_t signal_thread;

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 
 /* Bumped whenever the schema below changes; stored in PRAGMA user_version so an
  * older build refuses a file a newer one has migrated. */
@@ -47,7 +48,7 @@ static const char SCHEMA_SQL[] =
     "COMMIT;";
 
 /* Statements of the writer connection, used only by the writer thread. */
-enum { W_INSERT, W_FIND_DUP, W_COUNT };
+enum { W_INSERT, W_FIND_DUP, W_DEPTH, W_COUNT };
 static const char *const WRITER_SQL[W_COUNT] = {
     /* The upsert skips only a (route, dedup_key) conflict; any other constraint
      * still fails loudly. No row back means "duplicate". */
@@ -55,7 +56,15 @@ static const char *const WRITER_SQL[W_COUNT] = {
                  " created_at, next_attempt_at, order_key) VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5, ?6)"
                  " ON CONFLICT(route, dedup_key) DO NOTHING RETURNING id",
     [W_FIND_DUP] = "SELECT id FROM deliveries WHERE route = ?1 AND dedup_key = ?2",
+    /* Done rows are history, not depth; the other states are index range scans. */
+    [W_DEPTH] = "SELECT state, COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight', 'dead')"
+                " GROUP BY state",
 };
+
+/* How often the writer publishes the queue depth gauges: often enough for a
+ * 15 s Prometheus scrape, rare enough to cost nothing. /metrics reads the
+ * gauges and never runs SQL on an event loop. */
+#define QUEUE_DEPTH_REFRESH_MS 1000
 
 /* Statements of the claim/settle connection, used under q->store_lock. The
  * claim and list queries return the row columns in queue_row's order. */
@@ -64,7 +73,7 @@ static const char *const WRITER_SQL[W_COUNT] = {
  * leave in acceptance order even with many workers, and an older note can never
  * land after a newer one. A retrying row holds back the rows behind it. */
 #define CLAIMABLE                                                                                            \
-    " d.state = 'pending' AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e"           \
+    " d.state = 'pending' AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e"                \
     " WHERE e.order_key = d.order_key AND e.id < d.id AND e.state IN ('pending', 'inflight')))"
 
 enum { R_CLAIM, R_NEXT_DUE, R_DONE, R_RETRY, R_DEAD, R_COUNTS, R_LIST_DEAD, R_REPLAY, R_COUNT };
@@ -102,6 +111,7 @@ struct queue {
     void (*notify)(void *arg);
     void *notify_arg;
     pthread_t writer;
+    int64_t depth_published_ms;
     sqlite3 *wdb;
     sqlite3_stmt *wstmt[W_COUNT];
 
@@ -412,13 +422,49 @@ static void writer_complete_batch(queue_job *batch)
     }
 }
 
+/* Writer thread, jobs_lock not held. */
+static void writer_publish_depth(queue *q)
+{
+    int64_t now = queue_now_ms();
+    if (now - q->depth_published_ms < QUEUE_DEPTH_REFRESH_MS)
+        return;
+    q->depth_published_ms = now;
+    long pending = 0, inflight = 0, dead = 0;
+    sqlite3_stmt *st = q->wstmt[W_DEPTH];
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *state = (const char *)sqlite3_column_text(st, 0);
+        long n = (long)sqlite3_column_int64(st, 1);
+        if (state == NULL)
+            continue;
+        if (strcmp(state, "pending") == 0)
+            pending = n;
+        else if (strcmp(state, "inflight") == 0)
+            inflight = n;
+        else if (strcmp(state, "dead") == 0)
+            dead = n;
+    }
+    sqlite3_reset(st);
+    metrics_set("closehook_queue_rows", (double)pending, METRIC_LABELS("pending"));
+    metrics_set("closehook_queue_rows", (double)inflight, METRIC_LABELS("inflight"));
+    metrics_set("closehook_queue_rows", (double)dead, METRIC_LABELS("dead"));
+}
+
 static void *writer_main(void *arg)
 {
     queue *q = arg;
     pthread_mutex_lock(&q->jobs_lock);
     for (;;) {
-        while (q->head == NULL && !q->stopping)
-            pthread_cond_wait(&q->jobs_ready, &q->jobs_lock);
+        while (q->head == NULL && !q->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += 1;
+            pthread_cond_timedwait(&q->jobs_ready, &q->jobs_lock, &until);
+            if (q->head == NULL && !q->stopping) {
+                pthread_mutex_unlock(&q->jobs_lock);
+                writer_publish_depth(q);
+                pthread_mutex_lock(&q->jobs_lock);
+            }
+        }
         if (q->head == NULL)
             break; /* stopping, and everything submitted has been answered */
         queue_job *batch = q->head;
@@ -428,6 +474,7 @@ static void *writer_main(void *arg)
         long stored = writer_store_batch(q, batch);
         /* Acks first: the senders are waiting; delivery can take a moment. */
         writer_complete_batch(batch);
+        writer_publish_depth(q);
 
         pthread_mutex_lock(&q->jobs_lock);
         void (*notify)(void *) = q->notify;

@@ -23,17 +23,15 @@
 #include <h2o.h>
 #include <h2o/multithread.h>
 
+#include "answer.h"
 #include "json.h"
 #include "log.h"
 #include "mapping.h"
+#include "metrics.h"
 
 /* How long a loop sleeps in epoll at most, so a stop request is seen promptly. */
 #define SERVER_LOOP_TICK_MS 100
-/* Seconds a sender (or the load balancer) is told to wait when we cannot keep
- * what it sends; short, because a restart or a drained node recovers quickly. */
-#define SERVER_RETRY_AFTER "5"
 #define SERVER_LISTEN_BACKLOG 1024
-#define HOOKS_PREFIX "/hooks/"
 
 typedef struct server_thread server_thread;
 
@@ -65,8 +63,8 @@ typedef struct pending_token pending_token;
 typedef struct pending_webhook {
     h2o_multithread_message_t message; /* first: the receiver gets this pointer */
     server_thread *thread;
-    h2o_req_t *req;         /* NULL once the request was disposed */
-    pending_token *token;   /* in req->pool; NULL once disposed */
+    h2o_req_t *req;       /* NULL once the request was disposed */
+    pending_token *token; /* in req->pool; NULL once disposed */
     atomic_size_t remaining;
     size_t njobs;
     queue_job *jobs;
@@ -78,150 +76,6 @@ typedef struct pending_webhook {
 struct pending_token {
     pending_webhook *pending;
 };
-
-/* ---- answers ---- */
-
-/* Every answer goes through here. h2o 2.2's h2o_send_inline does not set the
- * length itself, and without it HTTP/1.1 answers are chunked or close the
- * connection, so every webhook would pay for a new TCP connection. */
-static void send_body(h2o_req_t *req, int status, const char *reason, const char *content_type,
-                      const char *body, size_t len)
-{
-    req->res.status = status;
-    req->res.reason = reason;
-    req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type,
-                   strlen(content_type));
-    h2o_send_inline(req, body, len);
-}
-
-static void send_json(h2o_req_t *req, int status, const char *reason, const char *body, size_t len)
-{
-    send_body(req, status, reason, "application/json", body, len);
-}
-
-static void send_error(h2o_req_t *req, int status, const char *reason, const char *error,
-                       const char *detail)
-{
-    yajl_gen g = json_gen_new();
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, "error", error);
-    if (detail != NULL)
-        json_gen_kv_str(g, "detail", detail);
-    yajl_gen_map_close(g);
-    size_t len;
-    char *body = json_gen_take(g, &len);
-    yajl_gen_free(g);
-    send_json(req, status, reason, body ? body : "{}", body ? len : 2);
-    free(body);
-}
-
-static void send_status(h2o_req_t *req, int status, const char *reason, const char *state,
-                        const char *key, const char *value)
-{
-    yajl_gen g = json_gen_new();
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, "status", state);
-    if (key != NULL)
-        json_gen_kv_str(g, key, value);
-    yajl_gen_map_close(g);
-    size_t len;
-    char *body = json_gen_take(g, &len);
-    yajl_gen_free(g);
-    send_json(req, status, reason, body ? body : "{}", body ? len : 2);
-    free(body);
-}
-
-static void send_unavailable(h2o_req_t *req, const char *detail)
-{
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                   H2O_STRLIT(SERVER_RETRY_AFTER));
-    send_error(req, 503, "Service Unavailable", "unavailable", detail);
-}
-
-static void send_method_not_allowed(h2o_req_t *req, const char *allow)
-{
-    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("allow"), 0, NULL, allow,
-                          strlen(allow));
-    send_error(req, 405, "Method Not Allowed", "method_not_allowed", NULL);
-}
-
-/* ---- h2o's own error answers, in our JSON shape ----
- * h2o answers some bad requests before our handler sees them: a body over
- * max_request_entity_size (413), an unparsable request line (400), a timeout.
- * Those answers are text/plain; senders and operators get the same
- * {"error","detail"} JSON as from our handler. Our own answers are never
- * text/plain with status >= 400, so the filter touches only h2o's. */
-
-typedef struct json_error_ostream {
-    h2o_ostream_t super;
-    h2o_iovec_t body;
-    int sent;
-} json_error_ostream;
-
-static const char *error_code_for(int status)
-{
-    switch (status) {
-    case 400:
-        return "bad_request";
-    case 404:
-        return "not_found";
-    case 405:
-        return "method_not_allowed";
-    case 408:
-        return "request_timeout";
-    case 413:
-        return "payload_too_large";
-    case 415:
-        return "unsupported_media_type";
-    case 503:
-        return "unavailable";
-    default:
-        return status < 500 ? "client_error" : "server_error";
-    }
-}
-
-static void json_error_do_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt,
-                               h2o_send_state_t state)
-{
-    (void)bufs;
-    (void)bufcnt;
-    json_error_ostream *o = (json_error_ostream *)self;
-    if (o->sent) {
-        h2o_ostream_send_next(self, req, NULL, 0, state);
-        return;
-    }
-    o->sent = 1;
-    h2o_ostream_send_next(self, req, &o->body, 1, state);
-}
-
-static void json_errors_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
-{
-    (void)self;
-    ssize_t ct = h2o_find_header(&req->res.headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    if (req->res.status >= 400 && ct >= 0 &&
-        h2o_memis(req->res.headers.entries[ct].value.base, 10, H2O_STRLIT("text/plain"))) {
-        yajl_gen g = json_gen_new();
-        yajl_gen_map_open(g);
-        json_gen_kv_str(g, "error", error_code_for(req->res.status));
-        json_gen_kv_str(g, "detail", req->res.status == 413 ? "body exceeds body_limit" : req->res.reason);
-        yajl_gen_map_close(g);
-        size_t len;
-        char *text = json_gen_take(g, &len);
-        yajl_gen_free(g);
-        if (text != NULL) {
-            json_error_ostream *o = (json_error_ostream *)h2o_add_ostream(req, sizeof(*o), slot);
-            o->body = h2o_strdup(&req->pool, text, len);
-            o->sent = 0;
-            o->super.do_send = json_error_do_send;
-            free(text);
-            req->res.headers.entries[ct].value = h2o_iovec_init(H2O_STRLIT("application/json"));
-            req->res.content_length = len;
-            slot = &o->super.next;
-        }
-    }
-    h2o_setup_next_ostream(req, slot);
-}
 
 /* ---- the parts of a request a source reads ---- */
 
@@ -291,7 +145,7 @@ static void answer_committed(pending_webhook *p)
         const queue_job *job = &p->jobs[i];
         if (job->result == QUEUE_FAILED) {
             log_write(LOG_ERROR, "store write failed", "route", job->route, "error", job->error, NULL);
-            send_unavailable(req, "the webhook could not be stored; retry later");
+            answer_unavailable(req, "the webhook could not be stored; retry later");
             return;
         }
         if (job->result == QUEUE_ACCEPTED && first_queued == NULL)
@@ -302,12 +156,16 @@ static void answer_committed(pending_webhook *p)
     char id[32];
     if (first_queued != NULL) {
         snprintf(id, sizeof(id), "%lld", (long long)first_queued->id);
-        log_write(LOG_INFO, "queued", "route", first_queued->route, "id", id, NULL);
-        send_status(req, 202, "Accepted", "queued", "id", id);
+        log_write(LOG_INFO, "queued", "route", first_queued->route, "id", id, "request_id",
+                  answer_request_id(req).base, NULL);
+        metrics_inc("closehook_webhooks_total", METRIC_LABELS(first_queued->route, "queued"));
+        answer_status(req, 202, "Accepted", "queued", "id", id);
     } else {
         snprintf(id, sizeof(id), "%lld", (long long)first_duplicate->id);
-        log_write(LOG_INFO, "duplicate", "route", first_duplicate->route, "id", id, NULL);
-        send_status(req, 200, "OK", "duplicate", "id", id);
+        log_write(LOG_INFO, "duplicate", "route", first_duplicate->route, "id", id, "request_id",
+                  answer_request_id(req).base, NULL);
+        metrics_inc("closehook_webhooks_total", METRIC_LABELS(first_duplicate->route, "duplicate"));
+        answer_status(req, 200, "OK", "duplicate", "id", id);
     }
 }
 
@@ -316,7 +174,8 @@ static void on_committed(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
 {
     (void)receiver;
     while (!h2o_linklist_is_empty(messages)) {
-        h2o_multithread_message_t *m = H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
+        h2o_multithread_message_t *m =
+            H2O_STRUCT_FROM_MEMBER(h2o_multithread_message_t, link, messages->next);
         h2o_linklist_unlink(&m->link);
         pending_webhook *p = (pending_webhook *)m;
         p->thread->waiting--;
@@ -398,27 +257,40 @@ static int submit_events(server_thread *thread, h2o_req_t *req, const route *rt,
     return 0;
 }
 
+/* A coarse, bounded reason for the verification-failure metric; the detail
+ * itself (logged) says exactly what was wrong. */
+static const char *failure_reason(const char *detail)
+{
+    if (strstr(detail, "missing") != NULL)
+        return "missing_credential";
+    if (strstr(detail, "timestamp") != NULL || strstr(detail, "tolerance") != NULL)
+        return "timestamp";
+    if (strstr(detail, "mismatch") != NULL)
+        return "mismatch";
+    return "malformed";
+}
+
 static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
 {
     server *srv = thread->srv;
     const source *src = rt->source;
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        send_method_not_allowed(req, "POST");
+        answer_method_not_allowed(req, "POST");
         return 0;
     }
     if (atomic_load(&srv->stopping)) {
-        send_unavailable(req, "shutting down");
+        answer_unavailable(req, "shutting down");
         return 0;
     }
     const char *body = req->entity.base ? req->entity.base : "";
     size_t body_len = req->entity.base ? req->entity.len : 0;
     if (body_len > srv->cfg->body_limit) {
-        send_error(req, 413, "Payload Too Large", "payload_too_large", "body exceeds body_limit");
+        answer_error(req, 413, "Payload Too Large", "payload_too_large", "body exceeds body_limit");
         return 0;
     }
     if (body_len > 0 && src->body_is_json && !is_json_content_type(req)) {
-        send_error(req, 415, "Unsupported Media Type", "unsupported_media_type",
-                   "Content-Type must be application/json");
+        answer_error(req, 415, "Unsupported Media Type", "unsupported_media_type",
+                     "Content-Type must be application/json");
         return 0;
     }
     char detail[256] = "";
@@ -426,7 +298,7 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
     if (body_len > 0 && src->body_is_json) {
         tree = json_parse(body, body_len, detail, sizeof(detail));
         if (tree == NULL) {
-            send_error(req, 400, "Bad Request", "bad_request", detail);
+            answer_error(req, 400, "Bad Request", "bad_request", detail);
             return 0;
         }
     }
@@ -442,24 +314,27 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
     event_list events = {0};
     source_answer ans = {0};
     if (src->handshake(src, &sreq, tree, &ans)) {
-        send_body(req, ans.status, ans.status == 200 ? "OK" : "Error", ans.content_type,
-                  ans.body ? ans.body : "", ans.body ? ans.body_len : 0);
+        answer_body(req, ans.status, ans.status == 200 ? "OK" : "Error", ans.content_type,
+                    ans.body ? ans.body : "", ans.body ? ans.body_len : 0);
         log_write(LOG_INFO, "handshake answered", "route", rt->name, NULL);
         free(ans.body);
     } else if (src->verify(src, &sreq, tree, detail, sizeof(detail)) != 0) {
-        log_write(LOG_WARN, "verification failed", "route", rt->name, "detail", detail, NULL);
-        send_error(req, 401, "Unauthorized", "unauthorized", detail);
+        log_write(LOG_WARN, "verification failed", "route", rt->name, "detail", detail, "request_id",
+                  answer_request_id(req).base, NULL);
+        metrics_inc("closehook_verification_failures_total", METRIC_LABELS(rt->name, failure_reason(detail)));
+        answer_error(req, 401, "Unauthorized", "unauthorized", detail);
     } else if (src->parse(src, &sreq, tree, &events, detail, sizeof(detail)) != 0) {
-        send_error(req, 400, "Bad Request", "bad_request", detail);
+        answer_error(req, 400, "Bad Request", "bad_request", detail);
     } else {
         int status = submit_events(thread, req, rt, &events, detail, sizeof(detail));
         if (status == 200) {
             log_write(LOG_INFO, "ignored", "route", rt->name, "reason", detail, NULL);
-            send_status(req, 200, "OK", "ignored", "reason", detail);
+            metrics_inc("closehook_webhooks_total", METRIC_LABELS(rt->name, "ignored"));
+            answer_status(req, 200, "OK", "ignored", "reason", detail);
         } else if (status == 400) {
-            send_error(req, 400, "Bad Request", "bad_request", detail);
+            answer_error(req, 400, "Bad Request", "bad_request", detail);
         } else if (status == 503) {
-            send_unavailable(req, "out of memory");
+            answer_unavailable(req, "out of memory");
         }
     }
     event_list_free(&events);
@@ -477,21 +352,33 @@ static int on_req(h2o_handler_t *handler, h2o_req_t *req)
 
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/healthz"))) {
         if (!is_get)
-            send_method_not_allowed(req, "GET, HEAD");
+            answer_method_not_allowed(req, "GET, HEAD");
         else
-            send_status(req, 200, "OK", "ok", NULL, NULL);
+            answer_status(req, 200, "OK", "ok", NULL, NULL);
         return 0;
     }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/readyz"))) {
         if (!is_get) {
-            send_method_not_allowed(req, "GET, HEAD");
+            answer_method_not_allowed(req, "GET, HEAD");
         } else if (atomic_load(&thread->srv->stopping)) {
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
-                           H2O_STRLIT(SERVER_RETRY_AFTER));
-            send_status(req, 503, "Service Unavailable", "stopping", NULL, NULL);
+                           H2O_STRLIT(ANSWER_RETRY_AFTER));
+            answer_status(req, 503, "Service Unavailable", "stopping", NULL, NULL);
         } else {
-            send_status(req, 200, "OK", "ready", NULL, NULL);
+            answer_status(req, 200, "OK", "ready", NULL, NULL);
         }
+        return 0;
+    }
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
+        size_t len = 0;
+        char *text = is_get ? metrics_render(&len) : NULL;
+        if (!is_get)
+            answer_method_not_allowed(req, "GET, HEAD");
+        else if (text == NULL)
+            answer_unavailable(req, "out of memory");
+        else
+            answer_body(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text, len);
+        free(text);
         return 0;
     }
     size_t prefix = sizeof(HOOKS_PREFIX) - 1;
@@ -500,7 +387,7 @@ static int on_req(h2o_handler_t *handler, h2o_req_t *req)
         if (rt != NULL)
             return handle_hook(thread, req, rt);
     }
-    send_error(req, 404, "Not Found", "not_found", NULL);
+    answer_error(req, 404, "Not Found", "not_found", NULL);
     return 0;
 }
 
@@ -556,17 +443,17 @@ server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
     }
     h2o_config_init(&s->globalconf);
     /* h2o refuses larger bodies itself, before buffering them; its 413 goes
-     * through json_errors_on_setup_ostream like ours. */
+     * through answer_on_setup_ostream like ours. */
     s->globalconf.max_request_entity_size = cfg->body_limit;
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("closehook"));
-    h2o_hostconf_t *host = h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *pathconf = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
     /* h2o's early errors are bound to the host's fallback path, ours to "/". */
-    h2o_create_filter(pathconf, sizeof(h2o_filter_t))->on_setup_ostream = json_errors_on_setup_ostream;
-    h2o_create_filter(&host->fallback_path, sizeof(h2o_filter_t))->on_setup_ostream =
-        json_errors_on_setup_ostream;
+    answer_register_filter(pathconf, cfg);
+    answer_register_filter(&host->fallback_path, cfg);
 
     for (int t = 0; t < s->nthreads; t++) {
         server_thread *thread = &s->threads[t];
