@@ -288,7 +288,12 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
         answer_error(req, 413, "Payload Too Large", "payload_too_large", "body exceeds body_limit");
         return 0;
     }
-    if (body_len > 0 && src->body_is_json && !is_json_content_type(req)) {
+    if (body_len > 0 && !src->body_is_json) {
+        answer_error(req, 415, "Unsupported Media Type", "unsupported_media_type",
+                     "this route's sender sends no body");
+        return 0;
+    }
+    if (body_len > 0 && !is_json_content_type(req)) {
         answer_error(req, 415, "Unsupported Media Type", "unsupported_media_type",
                      "Content-Type must be application/json");
         return 0;

@@ -181,7 +181,8 @@ static yajl_val gcal_build_tree(char *const *values, char *detail, size_t detail
 }
 
 /* A watch's message numbers rise per channel, so channel and number name one
- * delivery; without either there is no safe key. */
+ * delivery. Google always sends both; a push without either is malformed, and
+ * queuing it without a dedup key would deliver every retry of it again. */
 static int gcal_fill(const source_request *req, meeting_event *ev, char *detail, size_t detail_len)
 {
     char *values[GCAL_NFIELDS];
@@ -196,8 +197,11 @@ static int gcal_fill(const source_request *req, meeting_event *ev, char *detail,
     int rc = -1;
     if (oom) {
         snprintf(detail, detail_len, "out of memory");
+    } else if (channel == NULL || number == NULL) {
+        snprintf(detail, detail_len, "missing %s header",
+                 channel == NULL ? "x-goog-channel-id" : "x-goog-message-number");
     } else if ((ev->event_type = strdup(values[GCAL_STATE])) == NULL ||
-               (channel && number && asprintf(&ev->dedup_key, "%s:%s", channel, number) < 0)) {
+               asprintf(&ev->dedup_key, "%s:%s", channel, number) < 0) {
         ev->dedup_key = NULL;
         snprintf(detail, detail_len, "out of memory");
     } else if ((ev->owned_tree = gcal_build_tree(values, detail, detail_len)) != NULL) {
@@ -223,7 +227,8 @@ static int gcal_parse(const source *self, const source_request *req, yajl_val tr
         gcal_bad_state(req, detail, detail_len);
         return -1;
     }
-    meeting_event ev = {.sender = "gcal"};
+    /* Close's provider_calendar_type, ready for when the event id is known */
+    meeting_event ev = {.sender = "gcal", .calendar_type = "google"};
     meeting_event *slot = NULL;
     if (gcal_fill(req, &ev, detail, detail_len) == 0 && (slot = event_list_add(out)) == NULL)
         snprintf(detail, detail_len, "out of memory");

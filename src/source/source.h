@@ -51,7 +51,8 @@ typedef struct source_config_ctx {
 typedef struct source source;
 struct source {
     const char *name;  /* "zoom", "generic": the route's "source" value */
-    int body_is_json;  /* 1: non-empty bodies must be application/json */
+    int body_is_json;  /* 1: non-empty bodies must be application/json;
+                          0: the sender sends no body, and a body is refused (415) */
 
     /* 1 when this request was a handshake and *ans holds the whole answer; 0 when
      * it is an ordinary event. tree may be NULL (empty body). */

@@ -522,6 +522,11 @@ Test(config, example_config_loads)
 {
     setenv("ZOOM_WEBHOOK_SECRET", "example-zoom-secret", 1);
     setenv("NOTETAKER_WEBHOOK_SECRET", "example-notetaker-secret", 1);
+    setenv("CALENDLY_SIGNING_KEY", "example-calendly-key", 1);
+    /* stdwebhooks secrets must be whsec_ + base64: this is "example-recorder-key" */
+    setenv("RECORDER_WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1yZWNvcmRlci1rZXk=", 1);
+    setenv("GRAPH_CLIENT_STATE", "example-graph-client-state", 1);
+    setenv("GOOGLE_CHANNEL_TOKEN", "example-google-channel-token", 1);
     unsetenv("CLOSE_API_KEY");
     char err[ERR_LEN];
     config *cfg = config_load(SAMPLES_DIR "/../../config/closehook.example.json", err, sizeof(err));
@@ -530,7 +535,7 @@ Test(config, example_config_loads)
     cr_assert_str_eq(cfg->listeners[0].host, "127.0.0.1");
     cr_assert_eq(cfg->listeners[0].port, 8080);
     cr_assert_str_eq(cfg->store_path, "closehook.db");
-    cr_assert_eq(cfg->nroutes, 2);
+    cr_assert_eq(cfg->nroutes, 6);
     const route *zoom = config_find_route(cfg, "zoom", 4);
     const route *notetaker = config_find_route(cfg, "notetaker", 9);
     cr_assert_not_null(zoom);
@@ -539,6 +544,123 @@ Test(config, example_config_loads)
     cr_assert_str_eq(notetaker->source->name, "generic");
     cr_assert_eq(zoom->rules.count, 2);
     cr_assert_eq(notetaker->rules.count, 1);
+    static const char *const senders[][2] = {
+        {"calendly", "calendly"}, {"recorder", "stdwebhooks"}, {"outlook", "msgraph"}, {"google", "gcal"}};
+    for (size_t i = 0; i < sizeof(senders) / sizeof(senders[0]); i++) {
+        const route *r = config_find_route(cfg, senders[i][0], strlen(senders[i][0]));
+        cr_assert_not_null(r, "route %s", senders[i][0]);
+        cr_assert_str_eq(r->source->name, senders[i][1]);
+        cr_assert_gt(r->rules.count, 0, "route %s has rules", senders[i][0]);
+    }
     cr_assert_null(config_find_credential(cfg, "close")->secret, "CLOSE_API_KEY unset: dry-run");
+    config_free(cfg);
+}
+
+/* ---- OAuth credentials ---- */
+
+static void set_oauth_secrets(void)
+{
+    set_secrets();
+    setenv("CFGTEST_OAUTH_ACCESS", "oauth-access-value", 1);
+    setenv("CFGTEST_OAUTH_REFRESH", "oauth-refresh-value", 1);
+    setenv("CFGTEST_OAUTH_CLIENT_SECRET", "oauth-client-secret-value", 1);
+}
+
+#define OAUTH_FIELDS(extra)                                                                                  \
+    "{\"access_token\": \"env:CFGTEST_OAUTH_ACCESS\", \"refresh_token\": \"env:CFGTEST_OAUTH_REFRESH\","     \
+    " \"client_id\": \"oa2client_1\", \"client_secret\": \"env:CFGTEST_OAUTH_CLIENT_SECRET\"" extra "}"
+#define OAUTH_CONFIG(extra)                                                                                  \
+    "{\"close\": {\"base_url\": \"http://127.0.0.1:9999/\"},"                                                \
+    " \"credentials\": {\"crm\": {\"oauth\": " OAUTH_FIELDS(extra) "}},"                                     \
+    " \"routes\": [" ROUTE("zoom", "zoom", "crm") "]}"
+
+static config *load_ok(const char *text)
+{
+    char err[ERR_LEN];
+    temp_file f;
+    config *cfg = load_text(&f, text, err);
+    drop_file(&f);
+    cr_assert_not_null(cfg, "%s", err);
+    return cfg;
+}
+
+Test(config, oauth_credential_loads_with_default_token_url)
+{
+    set_oauth_secrets();
+    config *cfg = load_ok(OAUTH_CONFIG(""));
+    const credential *c = config_find_credential(cfg, "crm");
+    cr_assert_eq(c->kind, CREDENTIAL_OAUTH);
+    cr_assert_str_eq(c->secret_ref, "env:CFGTEST_OAUTH_ACCESS");
+    cr_assert_str_eq(c->secret, "oauth-access-value");
+    cr_assert_str_eq(c->oauth.refresh_token_ref, "env:CFGTEST_OAUTH_REFRESH");
+    cr_assert_str_eq(c->oauth.refresh_token, "oauth-refresh-value");
+    cr_assert_str_eq(c->oauth.client_id, "oa2client_1");
+    cr_assert_str_eq(c->oauth.client_secret, "oauth-client-secret-value");
+    cr_assert_str_eq(c->oauth.token_url, "http://127.0.0.1:9999/oauth2/token/");
+    config_free(cfg);
+
+    cfg = load_ok(OAUTH_CONFIG(", \"token_url\": \"https://auth.example.com/token/\""));
+    cr_assert_str_eq(config_find_credential(cfg, "crm")->oauth.token_url, "https://auth.example.com/token/");
+    config_free(cfg);
+}
+
+Test(config, oauth_credential_mistakes_are_reported_without_secrets)
+{
+    set_oauth_secrets();
+    char err[ERR_LEN];
+    expect_failure("{\"credentials\": {"
+                   "\"a\": {\"oauth\": {\"access_token\": \"inline-ACCESS-123\", \"client_id\": \"\","
+                   " \"client_secret\": \"env:CFGTEST_OAUTH_CLIENT_SECRET\", \"token_url\": \"ftp://x\","
+                   " \"scope\": \"all\"}},"
+                   "\"b\": {\"oauth\": \"env:CFGTEST_OAUTH_ACCESS\"},"
+                   "\"c\": {\"oauth\": " OAUTH_FIELDS("") ", \"api_key\": \"env:CFGTEST_CLOSE_KEY\"}},"
+                   " \"routes\": [" ROUTE("zoom", "zoom", "a") "]}",
+                   err);
+    assert_has(err, ": credentials.a.oauth.access_token: must be a reference");
+    assert_has(err, ": credentials.a.oauth.refresh_token: required");
+    assert_has(err, ": credentials.a.oauth.client_id: must not be empty");
+    assert_has(err, ": credentials.a.oauth.token_url: must start with http:// or https://");
+    assert_has(err, ": credentials.a.oauth.scope: unknown key");
+    assert_has(err, ": credentials.b.oauth: must be an object");
+    assert_has(err, ": credentials.c: must have exactly one of \"api_key\", \"bearer_token\" or \"oauth\"");
+    cr_assert_null(strstr(err, "ACCESS-123"), "secret echoed: %s", err);
+}
+
+Test(config, oauth_credential_with_an_absent_secret_is_absent)
+{
+    set_oauth_secrets();
+    unsetenv("CFGTEST_OAUTH_REFRESH");
+    config *cfg = load_ok(OAUTH_CONFIG(""));
+    const credential *c = config_find_credential(cfg, "crm");
+    /* a token that cannot be refreshed is not used at all: the route dry-runs */
+    cr_assert_null(c->secret);
+    cr_assert_null(c->oauth.refresh_token);
+    cr_assert_null(c->oauth.client_secret);
+    cr_assert_str_eq(c->oauth.refresh_token_ref, "env:CFGTEST_OAUTH_REFRESH");
+    cr_assert_str_eq(c->oauth.client_id, "oa2client_1");
+    config_free(cfg);
+}
+
+Test(config, print_shows_oauth_references_never_tokens)
+{
+    set_oauth_secrets();
+    config *cfg = load_ok(OAUTH_CONFIG(""));
+    const char *text = print_to_string(cfg);
+    cr_assert_null(strstr(text, "oauth-access-value"), "%s", text);
+    cr_assert_null(strstr(text, "oauth-refresh-value"), "%s", text);
+    cr_assert_null(strstr(text, "oauth-client-secret-value"), "%s", text);
+    char err[256];
+    yajl_val root = json_parse(text, strlen(text), err, sizeof(err));
+    cr_assert_not_null(root, "%s", err);
+    cr_assert_str_eq(json_scalar(json_get(root, "credentials.crm.oauth.access_token.ref")),
+                     "env:CFGTEST_OAUTH_ACCESS");
+    cr_assert_str_eq(json_scalar(json_get(root, "credentials.crm.oauth.refresh_token.resolved")), "true");
+    cr_assert_str_eq(json_scalar(json_get(root, "credentials.crm.oauth.client_secret.ref")),
+                     "env:CFGTEST_OAUTH_CLIENT_SECRET");
+    cr_assert_str_eq(json_scalar(json_get(root, "credentials.crm.oauth.client_id")), "oa2client_1");
+    cr_assert_str_eq(json_scalar(json_get(root, "credentials.crm.oauth.token_url")),
+                     "http://127.0.0.1:9999/oauth2/token/");
+    cr_assert_str_eq(json_scalar(json_get(root, "routes.0.dry_run")), "false");
+    yajl_tree_free(root);
     config_free(cfg);
 }

@@ -245,7 +245,8 @@ Test(gcal, parse_exists_and_not_exists_into_one_event_with_a_header_tree)
     assert_push_event("not_exists");
 }
 
-Test(gcal, missing_channel_or_number_means_no_dedup_key_and_null_in_the_tree)
+/* Google always sends both; without them a retry could not be recognised. */
+Test(gcal, missing_channel_or_number_is_a_bad_request)
 {
     const char *dropped[] = {"x-goog-message-number", "x-goog-channel-id"};
     for (size_t i = 0; i < 2; i++) {
@@ -253,12 +254,10 @@ Test(gcal, missing_channel_or_number_means_no_dedup_key_and_null_in_the_tree)
         case_open(&c);
         set_header(&c.headers, dropped[i], NULL);
         event_list out = {0};
-        cr_assert_eq(c.src->parse(c.src, &c.req, NULL, &out, c.detail, sizeof(c.detail)), 0, "%s", c.detail);
-        cr_assert_eq(out.count, 1);
-        cr_assert_null(out.items[0].dedup_key);
-        const char *key = i == 0 ? "message_number" : "channel_id";
-        cr_assert(YAJL_IS_NULL(json_get(out.items[0].tree, key)), "%s is null", key);
-        cr_assert_str_eq(tree_text(out.items[0].tree, "resource_state"), "exists");
+        cr_assert_eq(c.src->parse(c.src, &c.req, NULL, &out, c.detail, sizeof(c.detail)), -1);
+        char want[64];
+        snprintf(want, sizeof(want), "missing %s header", dropped[i]);
+        cr_assert_str_eq(c.detail, want);
         event_list_free(&out);
         case_close(&c);
     }
