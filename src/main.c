@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "delivery.h"
@@ -16,6 +17,7 @@
 #include "metrics.h"
 #include "queue.h"
 #include "server.h"
+#include "try.h"
 
 #ifndef CLOSEHOOK_VERSION
 #define CLOSEHOOK_VERSION "dev"
@@ -37,6 +39,9 @@ static const char usage_text[] =
     "        list dead-lettered updates with Close's answer\n"
     "  dlq replay --config FILE (ID | --all) [--route R]\n"
     "        put dead-lettered updates back in the queue\n"
+    "  try --config FILE --route R SAMPLE [--header \"K: V\"]... [--query Q]\n"
+    "        dry-run one sample through the route: verification, the matching\n"
+    "        rule and the exact PUT; nothing is stored or sent\n"
     "  version\n"
     "        print the version\n";
 
@@ -212,6 +217,65 @@ static int cmd_check_config(int argc, char **argv)
     return 0;
 }
 
+/* ---- try ---- */
+
+#define TRY_MAX_HEADERS 64
+
+static int cmd_try(int argc, char **argv)
+{
+    const char *config_path = NULL, *route = NULL, *sample = NULL, *query = NULL;
+    try_header headers[TRY_MAX_HEADERS];
+    char *owned[TRY_MAX_HEADERS];
+    size_t nheaders = 0;
+    int rc = 2;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(argv[i], "--route") == 0 && i + 1 < argc) {
+            route = argv[++i];
+        } else if (strcmp(argv[i], "--query") == 0 && i + 1 < argc) {
+            query = argv[++i];
+        } else if (strcmp(argv[i], "--header") == 0 && i + 1 < argc && nheaders < TRY_MAX_HEADERS) {
+            char *h = strdup(argv[++i]);
+            char *colon = h ? strchr(h, ':') : NULL;
+            if (colon == NULL) {
+                fprintf(stderr, "closehook try: --header wants \"Name: value\", got \"%s\"\n", argv[i]);
+                free(h);
+                goto out;
+            }
+            *colon = '\0';
+            const char *value = colon + 1;
+            while (*value == ' ')
+                value++;
+            owned[nheaders] = h;
+            headers[nheaders++] = (try_header){h, value};
+        } else if (strcmp(argv[i], "--help") == 0) {
+            rc = usage(stdout, 0);
+            goto out;
+        } else if (argv[i][0] != '-' && sample == NULL) {
+            sample = argv[i];
+        } else {
+            rc = usage(stderr, 2);
+            goto out;
+        }
+    }
+    if (config_path == NULL || route == NULL || sample == NULL) {
+        fprintf(stderr, "closehook try: --config FILE, --route R and SAMPLE are required\n");
+        goto out;
+    }
+    config *cfg = load_config_or_report(config_path);
+    if (cfg == NULL) {
+        rc = 1;
+        goto out;
+    }
+    rc = try_sample(cfg, route, sample, headers, nheaders, query, time(NULL), stdout);
+    config_free(cfg);
+out:
+    for (size_t i = 0; i < nheaders; i++)
+        free(owned[i]);
+    return rc;
+}
+
 /* ---- dlq ---- */
 
 typedef struct dlq_listing {
@@ -307,6 +371,8 @@ int main(int argc, char **argv)
         return cmd_check_config(argc - 1, argv + 1);
     if (strcmp(cmd, "dlq") == 0)
         return cmd_dlq(argc - 1, argv + 1);
+    if (strcmp(cmd, "try") == 0)
+        return cmd_try(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("closehook %s\n", CLOSEHOOK_VERSION);
         return 0;

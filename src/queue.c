@@ -57,8 +57,8 @@ static const char *const WRITER_SQL[W_COUNT] = {
                  " ON CONFLICT(route, dedup_key) DO NOTHING RETURNING id",
     [W_FIND_DUP] = "SELECT id FROM deliveries WHERE route = ?1 AND dedup_key = ?2",
     /* Done rows are history, not depth; the other states are index range scans. */
-    [W_DEPTH] = "SELECT state, COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight', 'dead')"
-                " GROUP BY state",
+    [W_DEPTH] = ("SELECT state, COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight', 'dead')"
+                 " GROUP BY state"),
 };
 
 /* How often the writer publishes the queue depth gauges: often enough for a
@@ -66,8 +66,6 @@ static const char *const WRITER_SQL[W_COUNT] = {
  * gauges and never runs SQL on an event loop. */
 #define QUEUE_DEPTH_REFRESH_MS 1000
 
-/* Statements of the claim/settle connection, used under q->store_lock. The
- * claim and list queries return the row columns in queue_row's order. */
 /* A pending row may go out only when no older row with the same order key (the
  * same Close activity) is still pending or inflight: updates to one meeting
  * leave in acceptance order even with many workers, and an older note can never
@@ -76,6 +74,8 @@ static const char *const WRITER_SQL[W_COUNT] = {
     " d.state = 'pending' AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e"                \
     " WHERE e.order_key = d.order_key AND e.id < d.id AND e.state IN ('pending', 'inflight')))"
 
+/* Statements of the claim/settle connection, used under q->store_lock. The
+ * claim and list queries return the row columns in queue_row's order. */
 enum { R_CLAIM, R_NEXT_DUE, R_DONE, R_RETRY, R_DEAD, R_COUNTS, R_LIST_DEAD, R_REPLAY, R_COUNT };
 static const char *const READER_SQL[R_COUNT] = {
     [R_CLAIM] = "UPDATE deliveries SET state = 'inflight', attempts = attempts + 1"
