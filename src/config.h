@@ -16,8 +16,11 @@
  *   "delivery":    {"workers": 2, "retry_initial_ms": 1000, "retry_max_ms": 300000,
  *                   "max_age_s": 259200}
  *   "log":         {"access": true, "level": "info"}
- *   "resolve":     {"window_s": 7200}  how far from the sender's start time a Close
- *                   meeting may start and still match
+ *   "resolve":     {"window_s": 7200, "attendee_window_s": 900, "cache_ttl_s": 86400}
+ *                   window_s: how far from the sender's start time a Close meeting
+ *                   may start and still match a Zoom id / calendar event;
+ *                   attendee_window_s: the same for the attendee-email rule;
+ *                   cache_ttl_s: how long a resolved meeting id is reused
  *   "credentials": {"NAME": {"api_key": "env:…"} | {"bearer_token": "file:…"}
  *                   | {"oauth": {"access_token": ref, "refresh_token": ref,
  *                      "client_id": "…" (literal, not a secret), "client_secret": ref,
@@ -43,8 +46,8 @@ typedef struct config_listener {
 typedef enum { CREDENTIAL_API_KEY, CREDENTIAL_BEARER, CREDENTIAL_OAUTH } credential_kind;
 
 /* What an OAuth credential has beyond its access token. The tokens here are
- * only the starting pair: oauth.c owns the live one (see oauth.h). All NULL
- * but the references when the credential is absent. */
+ * only the starting pair: oauth.c owns the live one (see oauth.h). When the
+ * credential is absent, all three resolved secrets are NULL. */
 typedef struct credential_oauth {
     char *refresh_token_ref;
     char *refresh_token;
@@ -85,6 +88,9 @@ typedef struct config {
     long retry_max_ms;
     long max_age_s;
     long resolve_window_s;
+    long resolve_attendee_window_s;
+    long resolve_cache_ttl_s;
+    long drain_delay_ms;    /* "shutdown.drain_delay_ms": serve on after SIGTERM */
     int access_log;         /* "log.access": one line per HTTP answer */
     log_level log_level;    /* "log.level" */
     credential *credentials;

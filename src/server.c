@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <h2o.h>
@@ -32,6 +33,9 @@
 /* How long a loop sleeps in epoll at most, so a stop request is seen promptly. */
 #define SERVER_LOOP_TICK_MS 100
 #define SERVER_LISTEN_BACKLOG 1024
+/* How long a stopping loop waits for idle keep-alive connections to close:
+ * h2o closes them on its HTTP/1 request timeout, 10 s by default, plus a tick. */
+#define SERVER_CLOSE_GRACE_MS (H2O_DEFAULT_HTTP1_REQ_TIMEOUT + 1000)
 
 typedef struct server_thread server_thread;
 
@@ -495,6 +499,40 @@ static void close_listeners(server_thread *thread)
     }
 }
 
+static int connections_open(h2o_context_t *ctx)
+{
+    return !h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->http2._conns);
+}
+
+static uint64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The stop sequence of one loop. /readyz has answered 503 since the stop
+ * began; for drain_delay_ms the loop keeps serving webhooks normally, so the
+ * load balancer sees the 503 and moves traffic before anyone is refused. Then
+ * the listeners close, h2o closes each connection after its next answer, and
+ * every webhook already handed to the queue is answered: its sender must learn
+ * whether it was kept. Idle keep-alive connections close on h2o's request
+ * timeout; the loop waits for them at most SERVER_CLOSE_GRACE_MS. */
+static void drain(server_thread *thread, h2o_evloop_t *loop)
+{
+    uint64_t until = monotonic_ms() + (uint64_t)thread->srv->cfg->drain_delay_ms;
+    while (monotonic_ms() < until)
+        h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
+    close_listeners(thread);
+    h2o_context_request_shutdown(&thread->ctx);
+    while (thread->waiting > 0)
+        h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
+    until = monotonic_ms() + SERVER_CLOSE_GRACE_MS;
+    while (connections_open(&thread->ctx) && monotonic_ms() < until)
+        h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
+    h2o_evloop_run(loop, 0); /* flush the last answers */
+}
+
 static void *thread_main(void *arg)
 {
     server_thread *thread = arg;
@@ -514,19 +552,17 @@ static void *thread_main(void *arg)
     }
     while (!atomic_load(&s->stopping))
         h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
-
-    /* Stop taking connections, then answer every webhook already handed to the
-     * queue: its sender must learn whether it was kept. */
-    close_listeners(thread);
-    while (thread->waiting > 0)
-        h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
-    h2o_evloop_run(loop, 0); /* flush the last answers */
+    drain(thread, loop);
 
     h2o_multithread_unregister_receiver(thread->mq, &thread->committed);
     h2o_multithread_destroy_queue(thread->mq);
-    h2o_context_dispose(&thread->ctx);
-    h2o_evloop_run(loop, 0); /* sockets closed above are freed on the next turn */
-    h2o_evloop_destroy(loop);
+    if (!connections_open(&thread->ctx)) {
+        h2o_context_dispose(&thread->ctx);
+        h2o_evloop_run(loop, 0); /* sockets closed above are freed on the next turn */
+        h2o_evloop_destroy(loop);
+    }
+    /* else: h2o 2.2 cannot dispose a context with live connections (it asserts);
+     * the process is exiting, so the loop is left to the kernel's cleanup. */
     return NULL;
 }
 
