@@ -499,8 +499,16 @@ static void close_listeners(server_thread *thread)
     }
 }
 
+/* Whether h2o still holds connections or pending timers; h2o 2.2 asserts
+ * when a context is disposed with either. */
 static int connections_open(h2o_context_t *ctx)
 {
+    h2o_timeout_t *timers[] = {&ctx->zero_timeout,      &ctx->one_sec_timeout,   &ctx->hundred_ms_timeout,
+                               &ctx->handshake_timeout, &ctx->http1.req_timeout, &ctx->http2.idle_timeout,
+                               &ctx->proxy.io_timeout};
+    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
+        if (!h2o_linklist_is_empty(&timers[i]->_entries))
+            return 1;
     return !h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->http2._conns);
 }
 
@@ -527,6 +535,11 @@ static void drain(server_thread *thread, h2o_evloop_t *loop)
     h2o_context_request_shutdown(&thread->ctx);
     while (thread->waiting > 0)
         h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
+    /* request_shutdown arms an HTTP/2 GOAWAY timer whose default timeout is
+     * "never"; with no HTTP/2 connection left it has nothing to do. */
+    if (h2o_linklist_is_empty(&thread->ctx.http2._conns) &&
+        h2o_timeout_is_linked(&thread->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&thread->ctx.http2._graceful_shutdown_timeout);
     until = monotonic_ms() + SERVER_CLOSE_GRACE_MS;
     while (connections_open(&thread->ctx) && monotonic_ms() < until)
         h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
