@@ -6,6 +6,9 @@ set -euo pipefail
 packages=(build-essential cmake pkg-config clang
           libh2o-evloop-dev libcurl4-openssl-dev libyajl-dev libssl-dev
           libsqlite3-dev libcriterion-dev python3 openssl)
+# The deploy/ checks (tests/deploy): systemd-analyze verifies the unit, haproxy -c and
+# nginx -t check the load-balancer examples, python3-yaml parses the Kubernetes files.
+packages+=(systemd haproxy nginx python3-yaml)
 
 missing=()
 for p in "${packages[@]}"; do
