@@ -29,7 +29,22 @@ struct close_client {
     CURL *curl;
     char *base_url;
     long timeout_ms;
+    oauth *oauth; /* borrowed */
 };
+
+/* What goes on the wire as auth: the form and the secret text. */
+typedef struct auth {
+    credential_kind kind;
+    const char *secret; /* NULL: no auth */
+} auth;
+
+/* One request: GET when body is NULL. */
+typedef struct http_request {
+    const char *url;
+    const char *method;
+    const char *content_type;
+    const char *body;
+} http_request;
 
 typedef struct body_buf {
     char *data;
@@ -50,6 +65,11 @@ close_client *close_client_new(const char *base_url, long timeout_ms)
         return NULL;
     }
     return c;
+}
+
+void close_client_set_oauth(close_client *c, oauth *o)
+{
+    c->oauth = o;
 }
 
 void close_client_free(close_client *c)
@@ -145,27 +165,26 @@ static double rate_reset_body(const close_response *res)
     return v > 0 ? v : 0;
 }
 
-/* Sets the credential's auth on the handle; libcurl builds the header (and
- * does the base64), so the secret never passes through our own buffers. */
-static void set_auth(CURL *curl, const credential *cred)
+/* Sets the auth on the handle; libcurl builds the header (and does the
+ * base64), so the secret never passes through our own buffers. */
+static void set_auth(CURL *curl, const auth *a)
 {
-    if (cred == NULL || cred->secret == NULL)
+    if (a == NULL || a->secret == NULL)
         return;
-    if (cred->kind == CREDENTIAL_BEARER) {
-        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-        curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, cred->secret);
-    } else {
+    if (a->kind == CREDENTIAL_API_KEY) {
         curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        curl_easy_setopt(curl, CURLOPT_USERNAME, cred->secret);
+        curl_easy_setopt(curl, CURLOPT_USERNAME, a->secret);
         curl_easy_setopt(curl, CURLOPT_PASSWORD, "");
+    } else {
+        curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(curl, CURLOPT_XOAUTH2_BEARER, a->secret);
     }
 }
 
 /* Options every request needs. curl_easy_reset first so nothing of the last
  * request (method, body, auth) leaks into this one; the reset keeps the
  * connection cache, so keep-alive still holds. */
-static void set_common(close_client *c, const char *url, const credential *cred, body_buf *buf,
-                       char *errbuf)
+static void set_common(close_client *c, const char *url, const auth *a, body_buf *buf, char *errbuf)
 {
     CURL *curl = c->curl;
     curl_easy_reset(curl);
@@ -179,26 +198,29 @@ static void set_common(close_client *c, const char *url, const credential *cred,
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, buf);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    set_auth(curl, cred);
+    set_auth(curl, a);
 }
 
-/* Runs one request and fills res. body_json NULL means GET, else PUT. */
-static close_class perform(close_client *c, const credential *cred, const char *url,
-                           const char *body_json, close_response *res)
+/* Runs one request and fills res. */
+static close_class perform(close_client *c, const auth *a, const http_request *rq, close_response *res)
 {
     memset(res, 0, sizeof(*res));
     body_buf buf = {0};
     char errbuf[CURL_ERROR_SIZE] = "";
-    set_common(c, url, cred, &buf, errbuf);
+    set_common(c, rq->url, a, &buf, errbuf);
 
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
     /* An empty Expect stops curl waiting for "100 Continue" on larger bodies. */
     headers = curl_slist_append(headers, "Expect:");
-    if (body_json != NULL) {
-        headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, "PUT");
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body_json));
-        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body_json);
+    if (rq->body != NULL) {
+        char type[64];
+        snprintf(type, sizeof(type), "Content-Type: %s", rq->content_type);
+        headers = curl_slist_append(headers, type);
+        /* A body makes curl POST; any other method is named explicitly. */
+        if (strcmp(rq->method, "POST") != 0)
+            curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, rq->method);
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(rq->body));
+        curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, rq->body);
     }
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
 
@@ -243,7 +265,49 @@ static char *meeting_url(close_client *c, const char *activity_id, const char *q
     return n < 0 ? NULL : url;
 }
 
-/* Shared by the three public calls: build the URL, then perform. */
+/* A request that never reached Close because the token could not be had. */
+static close_class oauth_failure(close_response *res, oauth_result r, const char *err)
+{
+    memset(res, 0, sizeof(*res));
+    snprintf(res->err, sizeof(res->err), "%s", err);
+    return r == OAUTH_TRANSIENT ? CLOSE_TRANSIENT : CLOSE_PERMANENT;
+}
+
+/* OAuth: the registry's current token; on a 401 one refresh (unless another
+ * worker already did it) and one repeat. A second 401 is Close's answer. */
+static close_class perform_oauth(close_client *c, const credential *cred, const http_request *rq,
+                                 close_response *res)
+{
+    char err[sizeof(res->err)];
+    char *token = NULL, *fresh = NULL;
+    if (c->oauth == NULL)
+        return oauth_failure(res, OAUTH_PERMANENT, "oauth: no token registry for this client");
+    oauth_result r = oauth_access_token(c->oauth, cred, &token, err, sizeof(err));
+    if (r != OAUTH_OK)
+        return oauth_failure(res, r, err);
+    auth a = {CREDENTIAL_OAUTH, token};
+    close_class cls = perform(c, &a, rq, res);
+    if (res->status == 401) {
+        close_response_clear(res);
+        r = oauth_refresh_after_401(c->oauth, cred, token, &fresh, err, sizeof(err));
+        a.secret = fresh;
+        cls = r == OAUTH_OK ? perform(c, &a, rq, res) : oauth_failure(res, r, err);
+    }
+    oauth_token_free(token);
+    oauth_token_free(fresh);
+    return cls;
+}
+
+static close_class perform_as(close_client *c, const credential *cred, const http_request *rq,
+                              close_response *res)
+{
+    if (cred != NULL && cred->kind == CREDENTIAL_OAUTH)
+        return perform_oauth(c, cred, rq, res);
+    auth a = {cred ? cred->kind : CREDENTIAL_API_KEY, cred ? cred->secret : NULL};
+    return perform(c, &a, rq, res);
+}
+
+/* Shared by the three meeting calls: build the URL, then perform. */
 static close_class request(close_client *c, const credential *cred, const char *activity_id,
                            const char *query, const char *body_json, close_response *res)
 {
@@ -253,9 +317,16 @@ static close_class request(close_client *c, const credential *cred, const char *
         snprintf(res->err, sizeof(res->err), "out of memory");
         return CLOSE_TRANSIENT;
     }
-    close_class cls = perform(c, cred, url, body_json, res);
+    http_request rq = {url, body_json ? "PUT" : "GET", "application/json", body_json};
+    close_class cls = perform_as(c, cred, &rq, res);
     free(url);
     return cls;
+}
+
+close_class close_client_post_form(close_client *c, const char *url, const char *form, close_response *res)
+{
+    http_request rq = {url, "POST", "application/x-www-form-urlencoded", form};
+    return perform(c, NULL, &rq, res);
 }
 
 close_class close_client_put_meeting(close_client *c, const credential *cred, const char *activity_id,

@@ -3,14 +3,21 @@
  * One close_client per delivery worker thread (it owns a libcurl easy handle,
  * so connections are kept alive and reused); never shared between threads.
  * Auth: an API key is sent as HTTP Basic with the key as user and an empty
- * password; an OAuth token as "Authorization: Bearer". Every request carries
- * "User-Agent: closehook/<version>". Secrets never reach an error message. */
+ * password; a bearer token as "Authorization: Bearer". An OAuth credential's
+ * token comes from the oauth registry (close_client_set_oauth): refreshed
+ * first when it is about to expire, and once more on a 401, after which the
+ * request is sent again, once. A failed refresh is answered with status 0
+ * and err "oauth refresh failed: …" (CLOSE_PERMANENT when the grant was
+ * refused, CLOSE_TRANSIENT when the token endpoint was unreachable). Every
+ * request carries "User-Agent: closehook/<version>". Secrets never reach an
+ * error message. */
 #ifndef CLOSEHOOK_CLOSE_CLIENT_H
 #define CLOSEHOOK_CLOSE_CLIENT_H
 
 #include <stddef.h>
 
 #include "config.h"
+#include "oauth.h"
 
 typedef struct close_client close_client;
 
@@ -31,6 +38,10 @@ typedef struct close_response {
 close_client *close_client_new(const char *base_url, long timeout_ms);
 void close_client_free(close_client *c);
 
+/* The registry OAuth credentials take their tokens from (borrowed; shared by
+ * every worker's client). Without one, OAuth requests fail permanently. */
+void close_client_set_oauth(close_client *c, oauth *o);
+
 /* PUT {base}/api/v1/activity/meeting/{id}/ with body_json. Returns the class. */
 close_class close_client_put_meeting(close_client *c, const credential *cred, const char *activity_id,
                                      const char *body_json, close_response *res);
@@ -42,6 +53,10 @@ close_class close_client_list_meetings(close_client *c, const credential *cred, 
 /* GET {base}/api/v1/activity/meeting/{id}/ */
 close_class close_client_get_meeting(close_client *c, const credential *cred, const char *activity_id,
                                      close_response *res);
+
+/* POST url (absolute: the OAuth token endpoint) with a form-encoded body and
+ * no auth. The form holds secrets: it never reaches res->err. */
+close_class close_client_post_form(close_client *c, const char *url, const char *form, close_response *res);
 
 /* Class of an HTTP status (0 = no answer). */
 close_class close_classify(long status);

@@ -61,6 +61,20 @@
  * one meeting rather than a day's worth. */
 #define DEFAULT_RESOLVE_WINDOW_S 7200
 #define MAX_RESOLVE_WINDOW_S 86400
+/* The attendee rule has only people and a time to go on, so its window is
+ * tight: calendar invites start on the minute, and people join a call at most
+ * a quarter hour early or late; the same people meeting twice within that is
+ * rare, and would be ambiguous (a dead letter), never a guess. */
+#define DEFAULT_RESOLVE_ATTENDEE_WINDOW_S 900
+/* A meeting's webhooks arrive within hours (joins, ended, recording, summary
+ * up to a few hours later), so a day covers them all, while a stale entry (a
+ * meeting deleted and re-synced in Close) lives at most a day; a 404 on PUT
+ * drops it sooner. Occurrences of a recurring meeting have their own keys. */
+#define DEFAULT_RESOLVE_CACHE_TTL_S 86400
+#define MAX_RESOLVE_CACHE_TTL_S (30L * 24 * 3600)
+
+/* Close's token endpoint, under the API's base URL (close-api.md). */
+#define DEFAULT_TOKEN_PATH "/oauth2/token/"
 
 #define BAD_REFERENCE "must be a reference \"env:NAME\" or \"file:/path\" (inline secrets are not accepted)"
 
@@ -99,17 +113,25 @@ static const number_setting numbers[] = {
     {"delivery", "max_age_s", NUM_LONG, offsetof(config, max_age_s), 1, MAX_MAX_AGE_S, DEFAULT_MAX_AGE_S},
     {"resolve", "window_s", NUM_LONG, offsetof(config, resolve_window_s), 1, MAX_RESOLVE_WINDOW_S,
      DEFAULT_RESOLVE_WINDOW_S},
+    {"resolve", "attendee_window_s", NUM_LONG, offsetof(config, resolve_attendee_window_s), 1,
+     MAX_RESOLVE_WINDOW_S, DEFAULT_RESOLVE_ATTENDEE_WINDOW_S},
+    {"resolve", "cache_ttl_s", NUM_LONG, offsetof(config, resolve_cache_ttl_s), 1, MAX_RESOLVE_CACHE_TTL_S,
+     DEFAULT_RESOLVE_CACHE_TTL_S},
 };
 #define NNUMBERS (sizeof(numbers) / sizeof(numbers[0]))
 
 static const char *const top_keys[] = {"listen",   "threads", "body_limit",  "store",  "close",
-                                       "delivery", "resolve", "credentials", "routes", NULL};
+                                       "delivery", "resolve", "credentials", "routes", "log",
+                                       NULL};
+static const char *const log_keys[] = {"access", "level", NULL};
 static const char *const listen_keys[] = {"host", "port", NULL};
 static const char *const store_keys[] = {"path", NULL};
 static const char *const close_keys[] = {"base_url", "timeout_ms", NULL};
 static const char *const delivery_keys[] = {"workers", "retry_initial_ms", "retry_max_ms", "max_age_s", NULL};
-static const char *const resolve_keys[] = {"window_s", NULL};
-static const char *const credential_keys[] = {"api_key", "bearer_token", NULL};
+static const char *const resolve_keys[] = {"window_s", "attendee_window_s", "cache_ttl_s", NULL};
+static const char *const credential_keys[] = {"api_key", "bearer_token", "oauth", NULL};
+static const char *const oauth_keys[] = {"access_token",  "refresh_token", "client_id",
+                                         "client_secret", "token_url",     NULL};
 
 /* ---- reporting ---- */
 
@@ -434,17 +456,47 @@ static void load_listen(loader *ld, config *cfg, yajl_val root)
     }
 }
 
+static void check_url(loader *ld, const char *where, const char *key, const char *url)
+{
+    size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+    if (scheme == 0 || url[scheme] == '\0' || url[scheme] == '/')
+        fail(ld, where, key, "must start with http:// or https:// and name a host");
+}
+
 static void check_base_url(loader *ld, char *url)
 {
     size_t len = strlen(url);
     while (len > 0 && url[len - 1] == '/')
         url[--len] = '\0';
-    size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
-    if (scheme == 0 || len == scheme)
-        fail(ld, "close", "base_url", "must start with http:// or https:// and name a host");
+    check_url(ld, "close", "base_url", url);
 }
 
 /* Everything but credentials and routes, each with its default. */
+/* "log": {"access": true, "level": "info"}: the access log is on by default
+ * because operators expect one line per request; busy nodes may turn it off. */
+static void load_log(loader *ld, config *cfg, yajl_val root)
+{
+    static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
+    cfg->access_log = 1;
+    cfg->log_level = LOG_INFO;
+    yajl_val section = get_section(ld, root, "log", log_keys);
+    yajl_val access = json_member(section, "access");
+    if (access != NULL && !YAJL_IS_TRUE(access) && !YAJL_IS_FALSE(access))
+        fail(ld, "log", "access", "must be true or false");
+    else if (access != NULL)
+        cfg->access_log = YAJL_IS_TRUE(access);
+    yajl_val level = json_member(section, "level");
+    if (level == NULL)
+        return;
+    for (int i = 0; levels[i] != NULL; i++) {
+        if (YAJL_IS_STRING(level) && strcmp(level->u.string, levels[i]) == 0) {
+            cfg->log_level = (log_level)i;
+            return;
+        }
+    }
+    fail(ld, "log", "level", "must be \"debug\", \"info\", \"warn\" or \"error\"");
+}
+
 static void load_settings(loader *ld, config *cfg, yajl_val root)
 {
     cfg->store_path = xstrdup(ld, DEFAULT_STORE_PATH);
@@ -459,9 +511,67 @@ static void load_settings(loader *ld, config *cfg, yajl_val root)
     get_section(ld, root, "delivery", delivery_keys);
     get_section(ld, root, "resolve", resolve_keys);
     load_numbers(ld, cfg, root);
+    load_log(ld, cfg, root);
 }
 
 /* ---- credentials ---- */
+
+/* Resolves where.key into *secret, keeping its reference in *ref. Returns 0
+ * when resolved, 1 when absent (allowed: the credential's routes dry-run, so
+ * it is logged rather than reported), -1 when malformed (reported). */
+static int load_credential_secret(loader *ld, const credential *c, yajl_val obj, const char *where,
+                                  const char *key, char **ref, char **secret)
+{
+    const char *r = get_string(ld, obj, where, key, 1);
+    if (r == NULL || (*ref = xstrdup(ld, r)) == NULL)
+        return -1;
+    int absent;
+    char why[CONFIG_LINE_MAX / 2];
+    *secret = resolve_reference(ld, r, where, key, &absent, why, sizeof(why));
+    if (absent)
+        log_write(LOG_WARN, "credential absent; routes using it run in dry-run", "credential", c->name, "ref",
+                  r, "reason", why, NULL);
+    return *secret != NULL ? 0 : absent ? 1 : -1;
+}
+
+/* {"oauth": {…}}: three secrets by reference, the client id and the token
+ * endpoint in clear. One absent secret makes the whole credential absent: an
+ * access token we could not refresh would fail within the hour anyway. */
+static void load_oauth(loader *ld, config *cfg, credential *c, yajl_val obj, const char *where)
+{
+    credential_oauth *o = &c->oauth;
+    char at[CONFIG_KEY_MAX + sizeof(".oauth")];
+    snprintf(at, sizeof(at), "%s.oauth", where);
+    c->kind = CREDENTIAL_OAUTH;
+    if (!YAJL_IS_OBJECT(obj)) {
+        fail(ld, at, NULL,
+             "must be an object {\"access_token\", \"refresh_token\", \"client_id\", \"client_secret\"}");
+        return;
+    }
+    check_keys(ld, obj, at, oauth_keys);
+    const char *id = get_string(ld, obj, at, "client_id", 1);
+    if (id != NULL && id[0] == '\0')
+        fail(ld, at, "client_id", "must not be empty");
+    else if (id != NULL)
+        o->client_id = xstrdup(ld, id);
+    if (cfg->close_base_url != NULL &&
+        asprintf(&o->token_url, "%s" DEFAULT_TOKEN_PATH, cfg->close_base_url) < 0)
+        o->token_url = NULL;
+    set_string(ld, obj, at, "token_url", &o->token_url);
+    if (o->token_url != NULL)
+        check_url(ld, at, "token_url", o->token_url);
+    int absent = load_credential_secret(ld, c, obj, at, "access_token", &c->secret_ref, &c->secret) > 0;
+    absent |=
+        load_credential_secret(ld, c, obj, at, "refresh_token", &o->refresh_token_ref, &o->refresh_token) > 0;
+    absent |=
+        load_credential_secret(ld, c, obj, at, "client_secret", &o->client_secret_ref, &o->client_secret) > 0;
+    if (absent) {
+        free_secret(c->secret);
+        free_secret(o->refresh_token);
+        free_secret(o->client_secret);
+        c->secret = o->refresh_token = o->client_secret = NULL;
+    }
+}
 
 static void load_credential(loader *ld, config *cfg, size_t i, const char *name, yajl_val obj)
 {
@@ -476,27 +586,24 @@ static void load_credential(loader *ld, config *cfg, size_t i, const char *name,
     if ((c->name = xstrdup(ld, name)) == NULL)
         return;
     if (!YAJL_IS_OBJECT(obj)) {
-        fail(ld, where, NULL, "must be an object {\"api_key\": ref} or {\"bearer_token\": ref}");
+        fail(ld, where, NULL,
+             "must be an object {\"api_key\": ref}, {\"bearer_token\": ref} or {\"oauth\": {…}}");
         return;
     }
     check_keys(ld, obj, where, credential_keys);
+    yajl_val oauth = json_member(obj, "oauth");
     int has_api = json_member(obj, "api_key") != NULL;
-    if (has_api == (json_member(obj, "bearer_token") != NULL)) {
-        fail(ld, where, NULL, "must have exactly one of \"api_key\" or \"bearer_token\"");
+    if (has_api + (json_member(obj, "bearer_token") != NULL) + (oauth != NULL) != 1) {
+        fail(ld, where, NULL, "must have exactly one of \"api_key\", \"bearer_token\" or \"oauth\"");
         return;
     }
-    const char *field = has_api ? "api_key" : "bearer_token";
-    const char *ref = get_string(ld, obj, where, field, 0);
-    c->kind = has_api ? CREDENTIAL_API_KEY : CREDENTIAL_BEARER;
-    if (ref == NULL || (c->secret_ref = xstrdup(ld, ref)) == NULL)
+    if (oauth != NULL) {
+        load_oauth(ld, cfg, c, oauth, where);
         return;
-    /* Absent is allowed (dry-run), so it is logged rather than reported. */
-    int absent;
-    char why[CONFIG_LINE_MAX / 2];
-    c->secret = resolve_reference(ld, ref, where, field, &absent, why, sizeof(why));
-    if (absent)
-        log_write(LOG_WARN, "credential absent; routes using it run in dry-run", "credential", c->name, "ref",
-                  ref, "reason", why, NULL);
+    }
+    c->kind = has_api ? CREDENTIAL_API_KEY : CREDENTIAL_BEARER;
+    load_credential_secret(ld, c, obj, where, has_api ? "api_key" : "bearer_token", &c->secret_ref,
+                           &c->secret);
 }
 
 static void load_credentials(loader *ld, config *cfg, yajl_val root)
@@ -505,7 +612,8 @@ static void load_credentials(loader *ld, config *cfg, yajl_val root)
     if (v == NULL)
         return;
     if (!YAJL_IS_OBJECT(v)) {
-        fail(ld, NULL, "credentials", "must be an object of NAME: {\"api_key\"|\"bearer_token\": ref}");
+        fail(ld, NULL, "credentials",
+             "must be an object of NAME: {\"api_key\"|\"bearer_token\": ref} or {\"oauth\": {…}}");
         return;
     }
     cfg->credentials = calloc(v->u.object.len ? v->u.object.len : 1, sizeof(*cfg->credentials));
@@ -700,9 +808,16 @@ void config_free(config *cfg)
     }
     free(cfg->routes);
     for (size_t i = 0; i < cfg->ncredentials; i++) {
-        free(cfg->credentials[i].name);
-        free(cfg->credentials[i].secret_ref);
-        free_secret(cfg->credentials[i].secret);
+        credential *c = &cfg->credentials[i];
+        free(c->name);
+        free(c->secret_ref);
+        free_secret(c->secret);
+        free(c->oauth.refresh_token_ref);
+        free_secret(c->oauth.refresh_token);
+        free(c->oauth.client_id);
+        free(c->oauth.client_secret_ref);
+        free_secret(c->oauth.client_secret);
+        free(c->oauth.token_url);
     }
     free(cfg->credentials);
     for (size_t i = 0; i < cfg->nlisteners; i++)
@@ -769,6 +884,27 @@ static void gen_section(yajl_gen g, const config *cfg, const char *section, cons
     yajl_gen_map_close(g);
 }
 
+static void gen_credential(yajl_gen g, const credential *c)
+{
+    json_gen_str(g, c->name);
+    yajl_gen_map_open(g);
+    if (c->kind == CREDENTIAL_OAUTH) {
+        const credential_oauth *o = &c->oauth;
+        json_gen_str(g, "oauth");
+        yajl_gen_map_open(g);
+        gen_secret_ref(g, "access_token", c->secret_ref, c->secret != NULL);
+        gen_secret_ref(g, "refresh_token", o->refresh_token_ref, o->refresh_token != NULL);
+        json_gen_kv_str(g, "client_id", o->client_id);
+        gen_secret_ref(g, "client_secret", o->client_secret_ref, o->client_secret != NULL);
+        json_gen_kv_str(g, "token_url", o->token_url);
+        yajl_gen_map_close(g);
+    } else {
+        gen_secret_ref(g, c->kind == CREDENTIAL_API_KEY ? "api_key" : "bearer_token", c->secret_ref,
+                       c->secret != NULL);
+    }
+    yajl_gen_map_close(g);
+}
+
 static void gen_route(yajl_gen g, const route *r)
 {
     yajl_gen_map_open(g);
@@ -804,14 +940,8 @@ static void gen_config(yajl_gen g, const config *cfg)
     gen_section(g, cfg, "resolve", NULL, NULL);
     json_gen_str(g, "credentials");
     yajl_gen_map_open(g);
-    for (size_t i = 0; i < cfg->ncredentials; i++) {
-        const credential *c = &cfg->credentials[i];
-        json_gen_str(g, c->name);
-        yajl_gen_map_open(g);
-        gen_secret_ref(g, c->kind == CREDENTIAL_API_KEY ? "api_key" : "bearer_token", c->secret_ref,
-                       c->secret != NULL);
-        yajl_gen_map_close(g);
-    }
+    for (size_t i = 0; i < cfg->ncredentials; i++)
+        gen_credential(g, &cfg->credentials[i]);
     yajl_gen_map_close(g);
     json_gen_str(g, "routes");
     yajl_gen_array_open(g);

@@ -13,7 +13,9 @@
 #include <time.h>
 
 #include "close_client.h"
+#include "json.h"
 #include "log.h"
+#include "meeting_cache.h"
 #include "resolve.h"
 #include "update.h"
 
@@ -43,6 +45,8 @@ struct delivery {
     unsigned long wakeups; /* bumped by delivery_wake; a worker sleeps only if unchanged */
     worker *workers;
     int nworkers;
+    oauth *oauth;         /* shared by all workers: one refresh per credential, not one per worker */
+    meeting_cache *cache; /* shared by all workers; NULL: resolve asks Close every time */
 };
 
 static int64_t now_ms(void)
@@ -139,8 +143,8 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
         n = asprintf(&url, "%s/api/v1/activity/meeting/%s/", w->d->cfg->close_base_url,
                      u->activity_id);
     else if (u->zoom_meeting_id != NULL)
-        n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: zoom id %s)/",
-                     w->d->cfg->close_base_url, u->zoom_meeting_id);
+        n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: zoom id %s)/", w->d->cfg->close_base_url,
+                     u->zoom_meeting_id);
     else
         n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: from join_url or start time)/",
                      w->d->cfg->close_base_url);
@@ -151,21 +155,50 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
     queue_mark_done(w->d->q, row->id);
 }
 
-/* Finds the activity id when the update does not name it. Returns the id
- * (malloc'ed), or NULL after settling the row. */
-static char *find_activity(worker *w, const queue_row *row, const credential *cred,
-                           const close_update *u)
+/* What the resolve settings and the shared cache say, for one lookup. */
+static resolve_options resolve_opts(const worker *w, int skip_cache)
 {
-    char detail[1024] = "", reason[1100];
-    char *activity_id = NULL;
-    resolve_result r = resolve_activity(w->client, cred, u, w->d->cfg->resolve_window_s,
-                                        &activity_id, detail, sizeof(detail));
+    const config *cfg = w->d->cfg;
+    resolve_options o = {.window_s = cfg->resolve_window_s,
+                         .attendee_window_s = cfg->resolve_attendee_window_s,
+                         .cache = w->d->cache,
+                         .cache_ttl_s = cfg->resolve_cache_ttl_s,
+                         .skip_cache = skip_cache};
+    return o;
+}
+
+/* Where a row's PUT goes, and how that was learnt. */
+typedef struct target {
+    char *activity_id; /* malloc'ed */
+    int resolved;      /* 1: found by resolve, not named by the sender */
+    int from_cache;
+} target;
+
+/* Finds the activity id (named by the update or resolved). 0 with *t filled,
+ * or -1 after settling the row. Not found is retried, since Close's calendar
+ * sync lags minutes behind the sender; at max_age it is a dead letter that
+ * says everything that was tried. */
+static int find_target(worker *w, const queue_row *row, const credential *cred, const close_update *u,
+                       int skip_cache, target *t)
+{
+    char detail[1024] = "", reason[1200];
+    resolve_options o = resolve_opts(w, skip_cache);
+    memset(t, 0, sizeof(*t));
+    t->resolved = u->activity_id == NULL;
+    resolve_result r =
+        resolve_find(w->client, cred, u, &o, &t->activity_id, &t->from_cache, detail, sizeof(detail));
     switch (r) {
     case RESOLVE_FOUND:
-        return activity_id;
+        return 0;
     case RESOLVE_NOT_FOUND:
-        snprintf(reason, sizeof(reason), "unresolved: %s", detail);
-        settle_retry(w, row, reason, 0);
+        if (now_ms() - row->created_at > (int64_t)w->d->cfg->max_age_s * 1000) {
+            snprintf(reason, sizeof(reason), "unresolved: %s (gave up after %d attempts over max_age)",
+                     detail, row->attempts);
+            settle_dead(w, row, reason);
+        } else {
+            snprintf(reason, sizeof(reason), "unresolved: %s", detail);
+            settle_retry(w, row, reason, 0);
+        }
         break;
     case RESOLVE_TRANSIENT:
         snprintf(reason, sizeof(reason), "resolve: %s", detail);
@@ -181,8 +214,9 @@ static char *find_activity(worker *w, const queue_row *row, const credential *cr
         settle_dead(w, row, reason);
         break;
     }
-    free(activity_id);
-    return NULL;
+    free(t->activity_id);
+    t->activity_id = NULL;
+    return -1;
 }
 
 /* Close's failure as one line: "HTTP 400: <body>" or the transport error. */
@@ -195,31 +229,122 @@ static void describe_failure(const close_response *res, char *out, size_t len)
                  res->body ? res->body : "");
 }
 
-static void send_update(worker *w, const queue_row *row, const credential *cred,
-                        const close_update *u)
+typedef enum {
+    SENT_SETTLED, /* the row is done, retried later or dead */
+    SENT_GONE     /* 404 for a resolved id: the caller decides (resolve again once) */
+} sent;
+
+/* Settles the row by Close's answer, unless it is a 404 for an id resolve
+ * found: that may be a stale cache entry, not a bad update. */
+static sent settle_answer(worker *w, const queue_row *row, const target *t, close_class cls,
+                          const close_response *res, char *reason, size_t len)
 {
-    char *resolved = NULL;
-    const char *activity_id = u->activity_id;
-    if (activity_id == NULL) {
-        resolved = find_activity(w, row, cred, u);
-        if (resolved == NULL)
-            return;
-        activity_id = resolved;
+    describe_failure(res, reason, len);
+    if (cls == CLOSE_PERMANENT && res->status == 404 && t->resolved)
+        return SENT_GONE;
+    if (cls == CLOSE_PERMANENT)
+        settle_dead(w, row, reason);
+    else
+        settle_retry(w, row, reason, res->retry_after_s);
+    return SENT_SETTLED;
+}
+
+/* note_mode append: reads the meeting's current note and builds the body
+ * that appends the section (update_append_body). The read and the PUT are
+ * not atomic (Close has no conditional PUT); a person editing the note in
+ * that moment could lose the edit, which a replace would lose anyway.
+ * Updates to one meeting are never appended concurrently by us: the queue
+ * sends them one at a time, in order. *body NULL means nothing to send. */
+static sent append_body(worker *w, const queue_row *row, const credential *cred, const close_update *u,
+                        const target *t, char **body, int *settled, char *reason, size_t len)
+{
+    close_response res;
+    *body = NULL;
+    *settled = 0;
+    close_class cls = close_client_get_meeting(w->client, cred, t->activity_id, &res);
+    if (cls != CLOSE_OK) {
+        sent s = settle_answer(w, row, t, cls, &res, reason, len);
+        close_response_clear(&res);
+        *settled = s == SENT_SETTLED;
+        return s;
+    }
+    char err[256];
+    yajl_val meeting = res.body ? json_parse(res.body, res.body_len, err, sizeof(err)) : NULL;
+    yajl_val note = json_member(meeting, "user_note_html");
+    if (!YAJL_IS_OBJECT(meeting)) {
+        settle_retry(w, row, "append: Close's meeting answer is not a JSON object", 0);
+        *settled = 1;
+    } else if (update_append_body(u->body_json, YAJL_IS_STRING(note) ? note->u.string : NULL, body, err,
+                                  sizeof(err)) != 0) {
+        settle_dead(w, row, err);
+        *settled = 1;
+    }
+    yajl_tree_free(meeting);
+    close_response_clear(&res);
+    return SENT_SETTLED;
+}
+
+/* One attempt at the target: the append read if any, then the PUT. */
+static sent put_to(worker *w, const queue_row *row, const credential *cred, const close_update *u,
+                   const target *t, char *reason, size_t len)
+{
+    char *appended = NULL;
+    const char *body = u->body_json;
+    if (u->note_mode == NOTE_APPEND) {
+        int settled;
+        sent s = append_body(w, row, cred, u, t, &appended, &settled, reason, len);
+        if (s == SENT_GONE || settled)
+            return s;
+        if (appended == NULL) {
+            char id[24];
+            snprintf(id, sizeof(id), "%" PRId64, row->id);
+            queue_mark_done(w->d->q, row->id);
+            log_write(LOG_INFO, "delivered: the note section is already there, nothing else to send", "route",
+                      row->route, "id", id, "activity_id", t->activity_id, NULL);
+            return SENT_SETTLED;
+        }
+        body = appended;
     }
     close_response res;
-    close_class cls = close_client_put_meeting(w->client, cred, activity_id, u->body_json, &res);
-    char reason[DELIVERY_REASON_LEN];
-    if (cls == CLOSE_OK) {
-        settle_done(w, row, activity_id, res.status);
-    } else {
-        describe_failure(&res, reason, sizeof(reason));
-        if (cls == CLOSE_PERMANENT)
-            settle_dead(w, row, reason);
-        else
-            settle_retry(w, row, reason, res.retry_after_s);
-    }
+    close_class cls = close_client_put_meeting(w->client, cred, t->activity_id, body, &res);
+    sent s = SENT_SETTLED;
+    if (cls == CLOSE_OK)
+        settle_done(w, row, t->activity_id, res.status);
+    else
+        s = settle_answer(w, row, t, cls, &res, reason, len);
     close_response_clear(&res);
-    free(resolved);
+    free(appended);
+    return s;
+}
+
+/* A 404 for a resolved id drops its cache entries. If the id came from the
+ * cache, the meeting may have been re-created in Close: resolve again from
+ * Close, once (the second answer is fresh, so another 404 is final). */
+static void send_update(worker *w, const queue_row *row, const credential *cred, const close_update *u)
+{
+    char reason[DELIVERY_REASON_LEN];
+    target t;
+    if (find_target(w, row, cred, u, 0, &t) != 0)
+        return;
+    sent s = put_to(w, row, cred, u, &t, reason, sizeof(reason));
+    resolve_options o = resolve_opts(w, 0);
+    if (s == SENT_GONE) {
+        resolve_forget(&o, cred, u, t.activity_id);
+        if (t.from_cache) {
+            char id[24];
+            snprintf(id, sizeof(id), "%" PRId64, row->id);
+            log_write(LOG_WARN, "cached meeting answered 404; resolving again", "route", row->route, "id", id,
+                      "activity_id", t.activity_id, NULL);
+            free(t.activity_id);
+            if (find_target(w, row, cred, u, 1, &t) != 0)
+                return;
+            if ((s = put_to(w, row, cred, u, &t, reason, sizeof(reason))) == SENT_GONE)
+                resolve_forget(&o, cred, u, t.activity_id);
+        }
+    }
+    if (s == SENT_GONE)
+        settle_dead(w, row, reason);
+    free(t.activity_id);
 }
 
 static void deliver_row(worker *w, const queue_row *row)
@@ -227,8 +352,7 @@ static void deliver_row(worker *w, const queue_row *row)
     close_update u;
     char err[256] = "", reason[300];
     memset(&u, 0, sizeof(u));
-    if (row->payload == NULL ||
-        update_parse(row->payload, strlen(row->payload), &u, err, sizeof(err)) < 0) {
+    if (row->payload == NULL || update_parse(row->payload, strlen(row->payload), &u, err, sizeof(err)) < 0) {
         snprintf(reason, sizeof(reason), "corrupt payload: %s", err[0] ? err : "empty");
         settle_dead(w, row, reason);
         update_clear(&u);
@@ -241,12 +365,6 @@ static void deliver_row(worker *w, const queue_row *row)
     } else if (w->d->dry_run || cred->secret == NULL) {
         dry_run(w, row, &u);
     } else {
-        if (u.note_mode == NOTE_APPEND && row->attempts <= 1) {
-            char id[24];
-            snprintf(id, sizeof(id), "%" PRId64, row->id);
-            log_write(LOG_WARN, "note_mode append is not implemented yet; replacing the note",
-                      "route", row->route, "id", id, NULL);
-        }
         send_update(w, row, cred, &u);
     }
     update_clear(&u);
@@ -310,6 +428,19 @@ void delivery_wake(delivery *d)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* The cache is an optimisation: without it every webhook costs a lookup,
+ * which is slower but still correct, so a store problem here is a warning. */
+static meeting_cache *open_cache(const config *cfg)
+{
+    char err[512];
+    meeting_cache *mc = meeting_cache_open(cfg->store_path, err, sizeof(err));
+    if (mc == NULL)
+        log_write(LOG_WARN, "meeting cache unavailable; resolving without it", "error", err, NULL);
+    else
+        meeting_cache_prune(mc, time(NULL)); /* expired entries from earlier runs */
+    return mc;
+}
+
 delivery *delivery_start(const config *cfg, queue *q, int dry_run)
 {
     delivery *d = calloc(1, sizeof(*d));
@@ -326,11 +457,20 @@ delivery *delivery_start(const config *cfg, queue *q, int dry_run)
         delivery_stop(d);
         return NULL;
     }
+    char err[512];
+    if ((d->oauth = oauth_open(cfg->store_path, cfg, err, sizeof(err))) == NULL) {
+        log_write(LOG_ERROR, "cannot load the OAuth tokens", "error", err, NULL);
+        delivery_stop(d);
+        return NULL;
+    }
+    d->cache = open_cache(cfg);
     queue_set_notify(q, wake_callback, d);
     for (int i = 0; i < d->nworkers; i++) {
         worker *w = &d->workers[i];
         w->d = d;
         w->client = close_client_new(cfg->close_base_url, cfg->close_timeout_ms);
+        if (w->client != NULL)
+            close_client_set_oauth(w->client, d->oauth);
         if (w->client == NULL || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             log_write(LOG_ERROR, "cannot start a delivery worker", NULL);
             delivery_stop(d);
@@ -358,6 +498,8 @@ void delivery_stop(delivery *d)
         close_client_free(d->workers[i].client);
     }
     free(d->workers);
+    oauth_close(d->oauth);
+    meeting_cache_close(d->cache);
     pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->lock);
     free(d);

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 meeting_event *event_list_add(event_list *list)
 {
@@ -26,6 +27,9 @@ void meeting_event_clear(meeting_event *ev)
     free(ev->ical_uid);
     free(ev->start_time);
     free(ev->end_time);
+    for (size_t i = 0; i < ev->nattendee_emails; i++)
+        free(ev->attendee_emails[i]);
+    free(ev->attendee_emails);
     yajl_tree_free(ev->owned_tree);
     memset(ev, 0, sizeof(*ev));
 }
@@ -37,4 +41,21 @@ void event_list_free(event_list *list)
     free(list->items);
     list->items = NULL;
     list->count = 0;
+}
+
+int meeting_event_add_email(meeting_event *ev, const char *email)
+{
+    if (email == NULL || email[0] == '\0')
+        return 0;
+    for (size_t i = 0; i < ev->nattendee_emails; i++)
+        if (strcasecmp(ev->attendee_emails[i], email) == 0)
+            return 0;
+    char **grown = realloc(ev->attendee_emails, (ev->nattendee_emails + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return -1;
+    ev->attendee_emails = grown;
+    if ((grown[ev->nattendee_emails] = strdup(email)) == NULL)
+        return -1;
+    ev->nattendee_emails++;
+    return 0;
 }

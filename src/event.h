@@ -17,16 +17,21 @@ typedef struct meeting_event {
     char *close_activity_id; /* when the sender names the Close meeting itself */
 
     /* lookup keys for resolve */
-    char *zoom_meeting_id;   /* numeric meeting id as text */
+    char *zoom_meeting_id; /* numeric meeting id as text */
     char *join_url;
     char *calendar_event_id;
     char *ical_uid;
-    char *start_time;        /* ISO 8601 as the sender wrote it */
+    char *start_time; /* ISO 8601 as the sender wrote it */
     char *end_time;
+    const char *calendar_type; /* "microsoft" | "google" for calendar senders (static,
+                                  Close's provider_calendar_type); NULL otherwise */
+    char **attendee_emails;    /* every email the sender names for the meeting, both
+                                  sides (resolve sorts out which are the seller's) */
+    size_t nattendee_emails;
 
-    yajl_val tree;           /* what templates and rule conditions read (borrowed) */
-    yajl_val owned_tree;     /* a tree the source built itself (no body to borrow,
-                                e.g. Google's header-only push); freed with the event */
+    yajl_val tree;       /* what templates and rule conditions read (borrowed) */
+    yajl_val owned_tree; /* a tree the source built itself (no body to borrow,
+                            e.g. Google's header-only push); freed with the event */
 } meeting_event;
 
 /* A source's output: most webhooks are one event, Graph batches are several. */
@@ -39,5 +44,9 @@ typedef struct event_list {
 meeting_event *event_list_add(event_list *list);
 void event_list_free(event_list *list);
 void meeting_event_clear(meeting_event *ev);
+/* Appends a copy of email unless it is NULL, empty or already listed (compared
+ * case-insensitively: mailbox names are case-insensitive in practice). 0, or
+ * -1 when out of memory. */
+int meeting_event_add_email(meeting_event *ev, const char *email);
 
 #endif

@@ -47,6 +47,22 @@ void log_forget_secrets(void)
     pthread_mutex_unlock(&secrets_lock);
 }
 
+void log_forget_secret(const char *secret)
+{
+    if (secret == NULL)
+        return;
+    pthread_mutex_lock(&secrets_lock);
+    for (size_t i = 0; i < nsecrets;) {
+        if (strcmp(secrets[i], secret) == 0) {
+            free(secrets[i]);
+            secrets[i] = secrets[--nsecrets];
+        } else {
+            i++;
+        }
+    }
+    pthread_mutex_unlock(&secrets_lock);
+}
+
 /* Returns a malloc'ed copy of s with every registered secret replaced, or NULL
  * when s holds none (the common case costs one strstr per secret). */
 static char *redact(const char *s)

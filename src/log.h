@@ -15,6 +15,9 @@ void log_set_level(log_level min);
  * Values shorter than 4 bytes are ignored (they would redact ordinary words). */
 void log_register_secret(const char *secret);
 void log_forget_secrets(void);
+/* Forgets one secret (every copy of it): for rotating credentials, whose old
+ * values are dead and would otherwise fill the registry. */
+void log_forget_secret(const char *secret);
 
 /* Writes one line: msg then key/value string pairs, terminated by a NULL key.
  * A NULL value is written as JSON null. Example:

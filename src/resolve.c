@@ -25,6 +25,14 @@
 #define RESOLVE_MAX_LISTED 5
 /* How much of Close's error body goes into a detail message. */
 #define RESOLVE_BODY_EXCERPT 200
+/* Close ids are "acti_" and 43 base62 characters; room to spare. */
+#define RESOLVE_ID_MAX 128
+/* The "tried …" part of a detail: one clause a step, each under ~250 bytes. */
+#define RESOLVE_TRAIL_LEN 768
+/* A step's description ("Zoom id … between … and …", the emails). */
+#define RESOLVE_WHAT_LEN 384
+/* Cache keys an update can have: its calendar event and its Zoom meeting. */
+#define RESOLVE_MAX_KEYS 2
 
 /* ---- times ---- */
 
@@ -63,8 +71,8 @@ static int read_offset(const char **p, long *offset)
     if (sign == 0)
         return -1;
     (*p)++;
-    if (read_digits(p, 2, &hh) < 0 || expect_char(p, ":") < 0 || read_digits(p, 2, &mm) < 0 ||
-        hh > 23 || mm > 59)
+    if (read_digits(p, 2, &hh) < 0 || expect_char(p, ":") < 0 || read_digits(p, 2, &mm) < 0 || hh > 23 ||
+        mm > 59)
         return -1;
     *offset = sign * (hh * 3600L + mm * 60L);
     return 0;
@@ -171,6 +179,18 @@ int resolve_zoom_url_matches(const char *url, const char *zoom_id)
     return match;
 }
 
+/* 1 when the meeting's starts_at is within window_s of start. A meeting
+ * without a readable start is not provably this occurrence: 0. */
+static int starts_within(yajl_val meeting, time_t start, long window_s)
+{
+    yajl_val starts = json_member(meeting, "starts_at");
+    time_t at = YAJL_IS_STRING(starts) ? resolve_parse_time(starts->u.string) : (time_t)-1;
+    if (at == (time_t)-1)
+        return 0;
+    time_t diff = at > start ? at - start : start - at;
+    return diff <= window_s;
+}
+
 int resolve_meeting_matches_zoom(yajl_val meeting, const char *zoom_id, time_t start, long window_s)
 {
     yajl_val links = json_member(meeting, "conference_links");
@@ -183,25 +203,116 @@ int resolve_meeting_matches_zoom(yajl_val meeting, const char *zoom_id, time_t s
     }
     if (!linked || start == 0)
         return linked;
-    yajl_val starts = json_member(meeting, "starts_at");
-    time_t at = YAJL_IS_STRING(starts) ? resolve_parse_time(starts->u.string) : (time_t)-1;
-    if (at == (time_t)-1)
-        return 0; /* no start to check against: not provably this occurrence */
-    time_t diff = at > start ? at - start : start - at;
-    return diff <= window_s;
+    return starts_within(meeting, start, window_s);
 }
 
-/* ---- the lookup ---- */
+/* ---- attendees (step d) ---- */
 
-typedef struct search {
-    const char *zoom_id;
-    time_t start;
-    long window_s;
-    char from[32], to[32]; /* the window, as sent */
-    size_t checked;        /* meetings Close returned */
-    size_t nmatches;
-    char listed[RESOLVE_MAX_LISTED][128];
-} search;
+/* 1 when attendees[] lists email (any case); with organizers_only, only an
+ * entry flagged is_organizer counts. */
+static int email_listed(yajl_val attendees, const char *email, int organizers_only)
+{
+    for (size_t i = 0; i < attendees->u.array.len; i++) {
+        yajl_val a = attendees->u.array.values[i];
+        yajl_val e = json_member(a, "email");
+        if (!YAJL_IS_STRING(e) || strcasecmp(e->u.string, email) != 0)
+            continue;
+        if (!organizers_only || YAJL_IS_TRUE(json_member(a, "is_organizer")))
+            return 1;
+    }
+    return 0;
+}
+
+int resolve_meeting_matches_attendees(yajl_val meeting, char *const *emails, size_t n, time_t start,
+                                      long window_s)
+{
+    yajl_val attendees = json_member(meeting, "attendees");
+    if (start == 0 || start == (time_t)-1 || !YAJL_IS_ARRAY(attendees) ||
+        !starts_within(meeting, start, window_s))
+        return 0;
+    size_t external = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* The seller's own people are on every one of their meetings: they
+         * tell nothing about which meeting this is, so they are not required
+         * and do not count towards a match. */
+        if (email_listed(attendees, emails[i], 1))
+            continue;
+        if (!email_listed(attendees, emails[i], 0))
+            return 0;
+        external++;
+    }
+    return external > 0;
+}
+
+/* ---- bookkeeping ---- */
+
+typedef struct candidates {
+    size_t n;
+    char listed[RESOLVE_MAX_LISTED][RESOLVE_ID_MAX];
+} candidates;
+
+/* Counts a matching meeting. One without a usable id cannot be updated, so it
+ * is not a candidate at all. */
+static void candidates_add(candidates *c, yajl_val meeting)
+{
+    yajl_val id = json_member(meeting, "id");
+    if (!YAJL_IS_STRING(id) || id->u.string[0] == '\0' || strlen(id->u.string) >= RESOLVE_ID_MAX)
+        return;
+    if (c->n < RESOLVE_MAX_LISTED)
+        snprintf(c->listed[c->n], sizeof(c->listed[0]), "%s", id->u.string);
+    c->n++;
+}
+
+/* "acti_a, acti_b, …" */
+static void candidates_format(const candidates *c, int more, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < c->n && i < RESOLVE_MAX_LISTED && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", c->listed[i]);
+    if ((more || c->n > RESOLVE_MAX_LISTED) && used < len)
+        snprintf(out + used, len - used, ", …");
+}
+
+/* What was tried, for the detail of a row that is not found (yet). */
+typedef struct trail {
+    char text[RESOLVE_TRAIL_LEN];
+    size_t len;
+} trail;
+
+static void trail_add(trail *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void trail_add(trail *t, const char *fmt, ...)
+{
+    if (t->len + 2 >= sizeof(t->text))
+        return;
+    if (t->len > 0) {
+        memcpy(t->text + t->len, "; ", 3);
+        t->len += 2;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->text + t->len, sizeof(t->text) - t->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        t->len = t->len + (size_t)n < sizeof(t->text) ? t->len + (size_t)n : sizeof(t->text) - 1;
+}
+
+/* One resolution's state: who asks, what it knows, what it tried. */
+typedef struct lookup {
+    close_client *c;
+    const credential *cred;
+    const close_update *u;
+    const resolve_options *o;
+    time_t start;        /* -1: unknown */
+    const char *zoom_id; /* given, or from the join URL; NULL: none */
+    trail tried;
+    char *detail;
+    size_t detail_len;
+} lookup;
+
+static void detail_printf(char *detail, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void detail_printf(char *detail, size_t len, const char *fmt, ...)
 {
@@ -213,53 +324,139 @@ static void detail_printf(char *detail, size_t len, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Close's answer for a failed call, as a detail line: status and a body
- * excerpt, or the transport error. */
-static resolve_result close_failure(close_class cls, const close_response *res, char *detail,
-                                    size_t len)
-{
-    if (res->status == 0)
-        detail_printf(detail, len, "Close meeting list failed: %s", res->err);
-    else
-        detail_printf(detail, len, "Close meeting list: HTTP %ld: %.*s", res->status,
-                      RESOLVE_BODY_EXCERPT, res->body ? res->body : "");
-    return cls == CLOSE_TRANSIENT ? RESOLVE_TRANSIENT : RESOLVE_PERMANENT;
-}
+/* ---- one Close list call ---- */
 
-/* Records the matching meetings of one page. Returns has_more, or -1 when
- * the page is not Close's list shape. */
-static int scan_page(search *s, const close_response *res, size_t *page_len)
+/* GETs one page; 0 with *root (its parsed body, "data" an array), or -1 with
+ * *fail and the detail set. */
+static int fetch_page(lookup *l, const char *what, const char *query, yajl_val *root, resolve_result *fail)
 {
-    char err[128];
-    yajl_val root = res->body ? json_parse(res->body, res->body_len, err, sizeof(err)) : NULL;
-    yajl_val data = json_member(root, "data");
-    if (!YAJL_IS_ARRAY(data)) {
-        yajl_tree_free(root);
+    close_response res;
+    close_class cls = close_client_list_meetings(l->c, l->cred, query, &res);
+    *root = NULL;
+    if (cls != CLOSE_OK) {
+        if (res.status == 0)
+            detail_printf(l->detail, l->detail_len, "Close %s failed: %s", what, res.err);
+        else
+            detail_printf(l->detail, l->detail_len, "Close %s: HTTP %ld: %.*s", what, res.status,
+                          RESOLVE_BODY_EXCERPT, res.body ? res.body : "");
+        *fail = cls == CLOSE_TRANSIENT ? RESOLVE_TRANSIENT : RESOLVE_PERMANENT;
+        close_response_clear(&res);
         return -1;
     }
-    *page_len = data->u.array.len;
-    s->checked += data->u.array.len;
-    for (size_t i = 0; i < data->u.array.len; i++) {
-        yajl_val m = data->u.array.values[i];
-        if (!resolve_meeting_matches_zoom(m, s->zoom_id, s->start, s->window_s))
-            continue;
-        const char *id = json_scalar(json_member(m, "id"));
-        if (s->nmatches < RESOLVE_MAX_LISTED)
-            snprintf(s->listed[s->nmatches], sizeof(s->listed[0]), "%s", id ? id : "?");
-        s->nmatches++;
+    char err[128];
+    *root = res.body ? json_parse(res.body, res.body_len, err, sizeof(err)) : NULL;
+    close_response_clear(&res);
+    if (!YAJL_IS_ARRAY(json_member(*root, "data"))) {
+        yajl_tree_free(*root);
+        *root = NULL;
+        detail_printf(l->detail, l->detail_len, "Close %s: answer is not {\"data\": [...]}", what);
+        *fail = RESOLVE_TRANSIENT;
+        return -1;
     }
-    int more = YAJL_IS_TRUE(json_member(root, "has_more"));
-    yajl_tree_free(root);
-    return more;
+    return 0;
 }
 
-static char *page_query(close_client *c, const search *s, size_t skip)
+/* One candidate: found; several: ambiguous (detail lists them); none: 0 with
+ * nothing set, the caller goes on. */
+static resolve_result judge(lookup *l, const candidates *c, int more, const char *what, char **activity_id)
+{
+    if (c->n == 1 && !more) {
+        *activity_id = strdup(c->listed[0]);
+        detail_printf(l->detail, l->detail_len, "%s matched %s", what, c->listed[0]);
+        return *activity_id ? RESOLVE_FOUND : RESOLVE_TRANSIENT;
+    }
+    if (c->n == 0)
+        return RESOLVE_NOT_FOUND;
+    char ids[RESOLVE_MAX_LISTED * (RESOLVE_ID_MAX + 2) + 8];
+    candidates_format(c, more, ids, sizeof(ids));
+    detail_printf(l->detail, l->detail_len, "%zu%s Close meetings for %s: %s", c->n, more ? "+" : "", what,
+                  ids);
+    return RESOLVE_AMBIGUOUS;
+}
+
+/* ---- step b: Meeting Search ---- */
+
+static char *search_query(lookup *l)
+{
+    const close_update *u = l->u;
+    char *id = close_client_escape(l->c, u->calendar_event_id);
+    char *type = close_client_escape(l->c, u->calendar_type);
+    char range[128] = "", from[32], to[32];
+    if (l->start != (time_t)-1) {
+        /* RFC 3339 "Z" times need no escaping */
+        format_time(l->start - l->o->window_s, from, sizeof(from));
+        format_time(l->start + l->o->window_s, to, sizeof(to));
+        snprintf(range, sizeof(range), "&starts_at__gte=%s&starts_at__lt=%s", from, to);
+    }
+    char *q = NULL;
+    if (id != NULL && type != NULL &&
+        asprintf(&q,
+                 "provider_calendar_event_id=%s&provider_calendar_type=%s%s&_limit=%d"
+                 "&_fields=id,starts_at,provider_calendar_event_id",
+                 id, type, range, RESOLVE_MAX_LISTED) < 0)
+        q = NULL;
+    free(id);
+    free(type);
+    return q;
+}
+
+/* Close filters on the event id; we check again, so a server (or a future
+ * filter spelling) that ignores the filter cannot make us match everything. */
+static int search_hit(const lookup *l, yajl_val m)
+{
+    yajl_val event_id = json_member(m, "provider_calendar_event_id");
+    if (event_id != NULL &&
+        (!YAJL_IS_STRING(event_id) || strcmp(event_id->u.string, l->u->calendar_event_id) != 0))
+        return 0;
+    return l->start == (time_t)-1 || starts_within(m, l->start, l->o->window_s);
+}
+
+static resolve_result step_search(lookup *l, char **activity_id)
+{
+    char *q = search_query(l);
+    if (q == NULL) {
+        detail_printf(l->detail, l->detail_len, "out of memory");
+        return RESOLVE_TRANSIENT;
+    }
+    yajl_val root;
+    resolve_result fail;
+    int rc = fetch_page(l, "meeting search", q, &root, &fail);
+    free(q);
+    if (rc != 0)
+        return fail;
+    yajl_val data = json_member(root, "data");
+    candidates c = {0};
+    for (size_t i = 0; i < data->u.array.len; i++)
+        if (search_hit(l, data->u.array.values[i]))
+            candidates_add(&c, data->u.array.values[i]);
+    int more = YAJL_IS_TRUE(json_member(root, "has_more"));
+    yajl_tree_free(root);
+    char what[RESOLVE_WHAT_LEN];
+    snprintf(what, sizeof(what), "provider_calendar_event_id %s (%s)", l->u->calendar_event_id,
+             l->u->calendar_type);
+    resolve_result r = judge(l, &c, more, what, activity_id);
+    if (r == RESOLVE_NOT_FOUND)
+        trail_add(&l->tried, "meeting search for %s: none", what);
+    return r;
+}
+
+/* ---- steps c and d: the meetings around the start ---- */
+
+/* Both steps read the same list, so it is fetched once. */
+typedef struct window_scan {
+    char from[32], to[32]; /* the window, as sent */
+    size_t checked;        /* meetings Close returned */
+    candidates by_zoom, by_attendees;
+} window_scan;
+
+static char *page_query(close_client *c, const window_scan *s, size_t skip)
 {
     char *from = close_client_escape(c, s->from), *to = close_client_escape(c, s->to);
     char *q = NULL;
     if (from != NULL && to != NULL &&
-        asprintf(&q, "activity_at__gte=%s&activity_at__lte=%s&_limit=%d&_skip=%zu"
-                     "&_fields=id,starts_at,conference_links",
+        asprintf(&q,
+                 "activity_at__gte=%s&activity_at__lte=%s&_limit=%d&_skip=%zu"
+                 "&_fields=id,starts_at,conference_links,attendees",
                  from, to, RESOLVE_PAGE_SIZE, skip) < 0)
         q = NULL;
     free(from);
@@ -267,104 +464,236 @@ static char *page_query(close_client *c, const search *s, size_t skip)
     return q;
 }
 
-/* Pages through the window. Returns RESOLVE_FOUND when the scan completed
- * (the caller judges the matches), or the failure. */
-static resolve_result scan_window(close_client *c, const credential *cred, search *s, char *detail,
-                                  size_t len)
+static void scan_meeting(lookup *l, window_scan *s, yajl_val m)
+{
+    const close_update *u = l->u;
+    long attendee_window =
+        l->o->attendee_window_s < l->o->window_s ? l->o->attendee_window_s : l->o->window_s;
+    if (l->zoom_id != NULL && resolve_meeting_matches_zoom(m, l->zoom_id, l->start, l->o->window_s))
+        candidates_add(&s->by_zoom, m);
+    if (u->nattendee_emails > 0 && resolve_meeting_matches_attendees(
+                                       m, u->attendee_emails, u->nattendee_emails, l->start, attendee_window))
+        candidates_add(&s->by_attendees, m);
+}
+
+/* Pages through the window: 0 when the scan completed, else -1 with *fail. */
+static int scan_window(lookup *l, window_scan *s, resolve_result *fail)
 {
     size_t skip = 0;
     for (int page = 0; page < RESOLVE_MAX_PAGES; page++) {
-        char *q = page_query(c, s, skip);
+        char *q = page_query(l->c, s, skip);
+        yajl_val root = NULL;
         if (q == NULL) {
-            detail_printf(detail, len, "out of memory");
-            return RESOLVE_TRANSIENT;
+            detail_printf(l->detail, l->detail_len, "out of memory");
+            *fail = RESOLVE_TRANSIENT;
+            return -1;
         }
-        close_response res;
-        close_class cls = close_client_list_meetings(c, cred, q, &res);
+        int rc = fetch_page(l, "meeting list", q, &root, fail);
         free(q);
-        if (cls != CLOSE_OK) {
-            resolve_result r = close_failure(cls, &res, detail, len);
-            close_response_clear(&res);
-            return r;
-        }
-        size_t n = 0;
-        int more = scan_page(s, &res, &n);
-        close_response_clear(&res);
-        if (more < 0) {
-            detail_printf(detail, len, "Close meeting list: answer is not {\"data\": [...]}");
-            return RESOLVE_TRANSIENT;
-        }
+        if (rc != 0)
+            return -1;
+        yajl_val data = json_member(root, "data");
+        size_t n = data->u.array.len;
+        s->checked += n;
+        for (size_t i = 0; i < n; i++)
+            scan_meeting(l, s, data->u.array.values[i]);
+        int more = YAJL_IS_TRUE(json_member(root, "has_more"));
+        yajl_tree_free(root);
         if (!more || n == 0)
-            return RESOLVE_FOUND;
+            return 0;
         skip += n;
     }
-    detail_printf(detail, len,
-                  "more than %d meetings between %s and %s; resolve.window_s is too wide to "
-                  "match Zoom id %s exactly",
-                  RESOLVE_MAX_PAGES * RESOLVE_PAGE_SIZE, s->from, s->to, s->zoom_id);
-    return RESOLVE_AMBIGUOUS;
+    detail_printf(l->detail, l->detail_len,
+                  "more than %d meetings between %s and %s; resolve.window_s is too wide to match exactly",
+                  RESOLVE_MAX_PAGES * RESOLVE_PAGE_SIZE, s->from, s->to);
+    *fail = RESOLVE_AMBIGUOUS;
+    return -1;
 }
 
-/* Judges a completed scan: exactly one match is the answer. */
-static resolve_result judge(const search *s, char **activity_id, char *detail, size_t len)
+static void join_emails(const close_update *u, char *out, size_t len)
 {
-    if (s->nmatches == 1) {
-        *activity_id = strdup(s->listed[0]);
-        detail_printf(detail, len, "Zoom id %s matched %s", s->zoom_id, s->listed[0]);
-        return *activity_id ? RESOLVE_FOUND : RESOLVE_TRANSIENT;
-    }
-    if (s->nmatches == 0) {
-        detail_printf(detail, len,
-                      "no Close meeting with Zoom id %s in conference_links between %s and %s "
-                      "(%zu meetings checked)",
-                      s->zoom_id, s->from, s->to, s->checked);
-        return RESOLVE_NOT_FOUND;
-    }
-    char ids[RESOLVE_MAX_LISTED * 130] = "";
-    for (size_t i = 0; i < s->nmatches && i < RESOLVE_MAX_LISTED; i++) {
-        strcat(ids, i ? ", " : "");
-        strcat(ids, s->listed[i]);
-    }
-    detail_printf(detail, len, "%zu Close meetings with Zoom id %s between %s and %s: %s%s",
-                  s->nmatches, s->zoom_id, s->from, s->to, ids,
-                  s->nmatches > RESOLVE_MAX_LISTED ? ", …" : "");
-    return RESOLVE_AMBIGUOUS;
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < u->nattendee_emails && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", u->attendee_emails[i]);
 }
 
-resolve_result resolve_activity(close_client *c, const credential *cred, const close_update *u,
-                                long window_s, char **activity_id, char *detail, size_t detail_len)
+static resolve_result step_window(lookup *l, char **activity_id)
+{
+    window_scan s = {0};
+    resolve_result r;
+    format_time(l->start - l->o->window_s, s.from, sizeof(s.from));
+    format_time(l->start + l->o->window_s, s.to, sizeof(s.to));
+    if (scan_window(l, &s, &r) != 0)
+        return r;
+    char what[RESOLVE_WHAT_LEN];
+    if (l->zoom_id != NULL) {
+        snprintf(what, sizeof(what), "Zoom id %s between %s and %s", l->zoom_id, s.from, s.to);
+        if ((r = judge(l, &s.by_zoom, 0, what, activity_id)) != RESOLVE_NOT_FOUND)
+            return r;
+        trail_add(
+            &l->tried,
+            "no Close meeting with Zoom id %s in conference_links between %s and %s (%zu meetings checked)",
+            l->zoom_id, s.from, s.to, s.checked);
+    }
+    if (l->u->nattendee_emails > 0) {
+        char emails[RESOLVE_WHAT_LEN / 2];
+        join_emails(l->u, emails, sizeof(emails));
+        snprintf(what, sizeof(what), "every external attendee of [%s] within %ld s of the start", emails,
+                 l->o->attendee_window_s);
+        if ((r = judge(l, &s.by_attendees, 0, what, activity_id)) != RESOLVE_NOT_FOUND)
+            return r;
+        trail_add(&l->tried, "no Close meeting with %s (%zu meetings checked)", what, s.checked);
+    }
+    return RESOLVE_NOT_FOUND;
+}
+
+/* ---- cache (step a) ---- */
+
+/* The update's cache keys, scoped by credential (an activity id means nothing
+ * to another Close organisation). The start time is part of a key wherever
+ * the sender gives one: a recurring meeting keeps its Zoom id (and calendar
+ * series id) for every occurrence, and each occurrence is its own Close
+ * meeting. A bare Zoom id is no key: without a start it cannot be looked up
+ * either. */
+static size_t cache_keys(const lookup *l, char *keys[RESOLVE_MAX_KEYS])
+{
+    const close_update *u = l->u;
+    long long at = (long long)l->start;
+    size_t n = 0;
+    int rc;
+    if (u->calendar_event_id != NULL && u->calendar_type != NULL) {
+        rc = l->start == (time_t)-1
+                 ? asprintf(&keys[n], "%s/cal:%s:%s", l->cred->name, u->calendar_type, u->calendar_event_id)
+                 : asprintf(&keys[n], "%s/cal:%s:%s@%lld", l->cred->name, u->calendar_type,
+                            u->calendar_event_id, at);
+        n += rc >= 0;
+    }
+    if (l->zoom_id != NULL && l->start != (time_t)-1)
+        n += asprintf(&keys[n], "%s/zoom:%s@%lld", l->cred->name, l->zoom_id, at) >= 0;
+    return n;
+}
+
+static void free_keys(char **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+}
+
+static int cache_hit(lookup *l, char *const *keys, size_t n, char **activity_id)
+{
+    if (l->o->cache == NULL || l->o->skip_cache)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((*activity_id = meeting_cache_get(l->o->cache, keys[i], time(NULL))) != NULL) {
+            detail_printf(l->detail, l->detail_len, "cached %s -> %s", keys[i], *activity_id);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void cache_store(const lookup *l, char *const *keys, size_t n, const char *activity_id)
+{
+    for (size_t i = 0; l->o->cache != NULL && i < n; i++)
+        meeting_cache_put(l->o->cache, keys[i], activity_id, time(NULL), l->o->cache_ttl_s);
+}
+
+/* ---- the resolution ---- */
+
+/* Fills the start and the Zoom id (given, or the join URL's /j/<id>);
+ * returns what was derived, for the caller to free. */
+static char *lookup_prepare(lookup *l)
+{
+    char *derived = NULL;
+    l->start = resolve_parse_time(l->u->start_time);
+    l->zoom_id = all_digits(l->u->zoom_meeting_id) ? l->u->zoom_meeting_id
+                                                   : (derived = zoom_id_from_url(l->u->join_url));
+    return derived;
+}
+
+static resolve_result run_steps(lookup *l, char **activity_id)
+{
+    const close_update *u = l->u;
+    int tried_any = 0;
+    resolve_result r;
+    if (u->calendar_event_id != NULL && u->calendar_type != NULL) {
+        tried_any = 1;
+        if ((r = step_search(l, activity_id)) != RESOLVE_NOT_FOUND)
+            return r;
+    }
+    if (l->zoom_id != NULL || u->nattendee_emails > 0) {
+        /* Without a start time the only exact search is paging every meeting the
+         * organisation ever had, which costs unbounded requests against the rate
+         * limit and still cannot tell a recurring meeting's occurrences apart. */
+        if (l->start == (time_t)-1) {
+            trail_add(&l->tried, "%s%s but no usable start time (%s)",
+                      l->zoom_id ? "Zoom id " : "attendee emails", l->zoom_id ? l->zoom_id : "",
+                      u->start_time ? u->start_time : "absent");
+        } else {
+            tried_any = 1;
+            if ((r = step_window(l, activity_id)) != RESOLVE_NOT_FOUND)
+                return r;
+        }
+    }
+    if (!tried_any) {
+        detail_printf(l->detail, l->detail_len, "no lookup key: %s",
+                      l->tried.len ? l->tried.text
+                                   : "no calendar event id with a calendar type, no numeric Zoom meeting id "
+                                     "or /j/<id> join URL, no attendee emails");
+        return RESOLVE_NO_KEYS;
+    }
+    detail_printf(l->detail, l->detail_len, "tried %s", l->tried.text);
+    return RESOLVE_NOT_FOUND;
+}
+
+resolve_result resolve_find(close_client *c, const credential *cred, const close_update *u,
+                            const resolve_options *o, char **activity_id, int *from_cache, char *detail,
+                            size_t detail_len)
 {
     *activity_id = NULL;
+    if (from_cache != NULL)
+        *from_cache = 0;
     if (u->activity_id != NULL) {
         *activity_id = strdup(u->activity_id);
         detail_printf(detail, detail_len, "explicit activity id");
         return *activity_id ? RESOLVE_FOUND : RESOLVE_TRANSIENT;
     }
-    char *derived = NULL;
-    const char *zoom_id = u->zoom_meeting_id;
-    if (!all_digits(zoom_id))
-        zoom_id = derived = zoom_id_from_url(u->join_url);
-    if (zoom_id == NULL) {
-        detail_printf(detail, detail_len,
-                      "no lookup key: no numeric Zoom meeting id and no /j/<id> join URL");
-        return RESOLVE_NO_KEYS;
+    lookup l = {.c = c, .cred = cred, .u = u, .o = o, .detail = detail, .detail_len = detail_len};
+    char *derived = lookup_prepare(&l);
+    char *keys[RESOLVE_MAX_KEYS];
+    size_t nkeys = cache_keys(&l, keys);
+    resolve_result r;
+    if (cache_hit(&l, keys, nkeys, activity_id)) {
+        r = RESOLVE_FOUND;
+        if (from_cache != NULL)
+            *from_cache = 1;
+    } else if ((r = run_steps(&l, activity_id)) == RESOLVE_FOUND) {
+        cache_store(&l, keys, nkeys, *activity_id);
     }
-    /* Without a start time the only exact search is paging every meeting the
-     * organisation ever had, which costs unbounded requests against the rate
-     * limit and still cannot tell a recurring meeting's occurrences apart. */
-    search s = {.zoom_id = zoom_id, .window_s = window_s};
-    s.start = resolve_parse_time(u->start_time);
-    if (s.start == (time_t)-1) {
-        detail_printf(detail, detail_len, "Zoom id %s but no usable start time (%s)", zoom_id,
-                      u->start_time ? u->start_time : "absent");
-        free(derived);
-        return RESOLVE_NO_KEYS;
-    }
-    format_time(s.start - window_s, s.from, sizeof(s.from));
-    format_time(s.start + window_s, s.to, sizeof(s.to));
-    resolve_result r = scan_window(c, cred, &s, detail, detail_len);
-    if (r == RESOLVE_FOUND)
-        r = judge(&s, activity_id, detail, detail_len);
+    free_keys(keys, nkeys);
     free(derived);
     return r;
+}
+
+void resolve_forget(const resolve_options *o, const credential *cred, const close_update *u,
+                    const char *activity_id)
+{
+    if (o->cache == NULL || u->activity_id != NULL)
+        return;
+    lookup l = {.cred = cred, .u = u, .o = o};
+    char *derived = lookup_prepare(&l);
+    char *keys[RESOLVE_MAX_KEYS];
+    size_t nkeys = cache_keys(&l, keys);
+    for (size_t i = 0; i < nkeys; i++)
+        meeting_cache_forget(o->cache, keys[i], activity_id);
+    free_keys(keys, nkeys);
+    free(derived);
+}
+
+resolve_result resolve_activity(close_client *c, const credential *cred, const close_update *u, long window_s,
+                                char **activity_id, char *detail, size_t detail_len)
+{
+    resolve_options o = {.window_s = window_s, .attendee_window_s = window_s};
+    return resolve_find(c, cred, u, &o, activity_id, NULL, detail, detail_len);
 }

@@ -8,8 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "json.h"
+#include "signature.h"
+
+/* Hex digits of the section digest in an appended note's marker: 64 bits, so
+ * two different sections on one meeting never share a marker by chance. */
+#define UPDATE_SECTION_DIGEST_HEX 16
+/* Keys the digest; any fixed text would do. It is a content fingerprint, not
+ * a secret: the digest only has to be stable across versions and restarts. */
+#define UPDATE_SECTION_DIGEST_KEY "closehook note section"
 
 /* The lookup keys in their serialized order, shared by both directions so a
  * new key cannot be written but not read. */
@@ -24,6 +33,7 @@ static const lookup_key lookup_keys[] = {
     {"calendar_event_id", offsetof(close_update, calendar_event_id)},
     {"ical_uid", offsetof(close_update, ical_uid)},
     {"start_time", offsetof(close_update, start_time)},
+    {"calendar_type", offsetof(close_update, calendar_type)},
 };
 
 #define NLOOKUP_KEYS (sizeof(lookup_keys) / sizeof(lookup_keys[0]))
@@ -71,6 +81,11 @@ char *update_serialize(const close_update *u)
     yajl_gen_map_open(g);
     for (size_t i = 0; i < NLOOKUP_KEYS; i++)
         json_gen_kv_str(g, lookup_keys[i].name, member_of(u, lookup_keys[i].offset));
+    json_gen_str(g, "attendee_emails");
+    yajl_gen_array_open(g);
+    for (size_t i = 0; i < u->nattendee_emails; i++)
+        json_gen_str(g, u->attendee_emails[i]);
+    yajl_gen_array_close(g);
     yajl_gen_map_close(g);
     json_gen_kv_str(g, "sender", u->sender);
     json_gen_kv_str(g, "event_type", u->event_type);
@@ -136,6 +151,24 @@ static int take_note_mode(yajl_val root, close_update *out, char *err, size_t er
     return 0;
 }
 
+/* Rows written before attendee emails existed have none: absent is empty. */
+static int take_emails(yajl_val lookup, close_update *out, char *err, size_t errlen)
+{
+    yajl_val v = json_member(lookup, "attendee_emails");
+    if (v == NULL || YAJL_IS_NULL(v))
+        return 0;
+    if (!YAJL_IS_ARRAY(v))
+        return parse_fail(err, errlen, "lookup.attendee_emails: must be an array");
+    for (size_t i = 0; i < v->u.array.len; i++) {
+        yajl_val e = v->u.array.values[i];
+        if (!YAJL_IS_STRING(e))
+            return parse_fail(err, errlen, "lookup.attendee_emails: must hold strings");
+        if (update_add_email(out, e->u.string) != 0)
+            return parse_fail(err, errlen, "out of memory");
+    }
+    return 0;
+}
+
 static int take_lookup(yajl_val root, close_update *out, char *err, size_t errlen)
 {
     yajl_val lookup = json_member(root, "lookup");
@@ -146,7 +179,7 @@ static int take_lookup(yajl_val root, close_update *out, char *err, size_t errle
     for (size_t i = 0; i < NLOOKUP_KEYS; i++)
         if (take_string(lookup, lookup_keys[i].name, member_at(out, lookup_keys[i].offset), err, errlen) != 0)
             return -1;
-    return 0;
+    return take_emails(lookup, out, err, errlen);
 }
 
 static int take_rule(yajl_val root, close_update *out, char *err, size_t errlen)
@@ -191,6 +224,9 @@ void update_clear(close_update *u)
     free(u->body_json);
     for (size_t i = 0; i < NLOOKUP_KEYS; i++)
         free(*member_at(u, lookup_keys[i].offset));
+    for (size_t i = 0; i < u->nattendee_emails; i++)
+        free(u->attendee_emails[i]);
+    free(u->attendee_emails);
     free(u->sender);
     free(u->event_type);
     memset(u, 0, sizeof(*u));
@@ -213,4 +249,123 @@ char *update_order_key(const close_update *u)
         return NULL;
     char *key = NULL;
     return asprintf(&key, "%s%s", prefix, value) < 0 ? NULL : key;
+}
+
+int update_add_email(close_update *u, const char *email)
+{
+    if (email == NULL || email[0] == '\0')
+        return 0;
+    for (size_t i = 0; i < u->nattendee_emails; i++)
+        if (strcasecmp(u->attendee_emails[i], email) == 0)
+            return 0;
+    char **grown = realloc(u->attendee_emails, (u->nattendee_emails + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return -1;
+    u->attendee_emails = grown;
+    if ((grown[u->nattendee_emails] = strdup(email)) == NULL)
+        return -1;
+    u->nattendee_emails++;
+    return 0;
+}
+
+/* ---- note_mode append ---- */
+
+/* The section's fingerprint as hex: the same rendered section always gets the
+ * same marker, so a sender's retry (a new delivery id, the same note) and our
+ * own retry (a PUT whose answer was lost) both find it already there. */
+static int section_digest(const char *section, char hex[UPDATE_SECTION_DIGEST_HEX + 1])
+{
+    unsigned char mac[SIGNATURE_SHA256_LEN];
+    char full[2 * SIGNATURE_SHA256_LEN + 1];
+    signature_part part = {section, strlen(section)};
+    if (signature_hmac_sha256(UPDATE_SECTION_DIGEST_KEY, strlen(UPDATE_SECTION_DIGEST_KEY), &part, 1, mac) !=
+        0)
+        return -1;
+    signature_hex(mac, sizeof(mac), full);
+    memcpy(hex, full, UPDATE_SECTION_DIGEST_HEX);
+    hex[UPDATE_SECTION_DIGEST_HEX] = '\0';
+    return 0;
+}
+
+/* The new note, or NULL with *present = 1 when the section is already in
+ * current. Close may normalize the HTML it stores (attribute quoting,
+ * whitespace, entity spelling), so a verbatim search alone could miss our own
+ * earlier section and a retry would double it. The marker's digest is plain
+ * hex, which survives any re-quoting or re-serialization of the attribute, so
+ * it is what we look for first; the verbatim check covers sections written
+ * before markers existed. Only a sanitizer that drops data-* attributes AND
+ * rewrites the section's own markup could still defeat both. */
+static char *appended_note(const char *current, const char *section, int *present, int *oom)
+{
+    char digest[UPDATE_SECTION_DIGEST_HEX + 1];
+    *present = 0;
+    if (section_digest(section, digest) != 0) {
+        *oom = 1;
+        return NULL;
+    }
+    if (current != NULL && (strstr(current, digest) != NULL || strstr(current, section) != NULL)) {
+        *present = 1;
+        return NULL;
+    }
+    char *note = NULL;
+    if (asprintf(&note, "%s<div data-closehook=\"%s\">%s</div>", current ? current : "", digest, section) <
+        0) {
+        *oom = 1;
+        return NULL;
+    }
+    return note;
+}
+
+/* Copies body's members, the note replaced by the appended one or left out. */
+static int gen_append_members(yajl_gen g, yajl_val body, const char *current, size_t *written)
+{
+    int oom = 0;
+    for (size_t i = 0; i < body->u.object.len; i++) {
+        const char *key = body->u.object.keys[i];
+        yajl_val v = body->u.object.values[i];
+        if (strcmp(key, "user_note_html") != 0) {
+            json_gen_str(g, key);
+            json_gen_value(g, v);
+            (*written)++;
+            continue;
+        }
+        /* null or an empty note appends nothing; it must never erase the note */
+        if (!YAJL_IS_STRING(v) || v->u.string[0] == '\0')
+            continue;
+        int present;
+        char *note = appended_note(current, v->u.string, &present, &oom);
+        if (note != NULL) {
+            json_gen_kv_str(g, key, note);
+            (*written)++;
+            free(note);
+        }
+    }
+    return oom ? -1 : 0;
+}
+
+int update_append_body(const char *body_json, const char *current_note, char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    char perr[128];
+    yajl_val body = body_json ? json_parse(body_json, strlen(body_json), perr, sizeof(perr)) : NULL;
+    if (!YAJL_IS_OBJECT(body)) {
+        yajl_tree_free(body);
+        return parse_fail(err, errlen, "append: the PUT body is not a JSON object");
+    }
+    yajl_gen g = json_gen_new();
+    size_t written = 0;
+    int rc = -1;
+    if (g != NULL) {
+        yajl_gen_map_open(g);
+        rc = gen_append_members(g, body, current_note, &written);
+        yajl_gen_map_close(g);
+    }
+    if (rc == 0 && written > 0 && (*out = json_gen_take(g, NULL)) == NULL)
+        rc = -1;
+    if (rc != 0)
+        parse_fail(err, errlen, "out of memory");
+    if (g != NULL)
+        yajl_gen_free(g);
+    yajl_tree_free(body);
+    return rc;
 }

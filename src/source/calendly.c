@@ -179,6 +179,20 @@ static char *calendly_dedup_key(yajl_val tree, yajl_val payload, const char *eve
     return key;
 }
 
+/* The invitee (payload.email) and the hosts (event_memberships[].user_email):
+ * both sides, for resolve's attendee rule, which tells them apart by Close's
+ * own organizer flags. */
+static int calendly_add_emails(meeting_event *ev, yajl_val payload)
+{
+    if (meeting_event_add_email(ev, calendly_text(payload, "email")) != 0)
+        return -1;
+    yajl_val members = json_get(payload, "scheduled_event.event_memberships");
+    for (size_t i = 0; YAJL_IS_ARRAY(members) && i < members->u.array.len; i++)
+        if (meeting_event_add_email(ev, calendly_text(members->u.array.values[i], "user_email")) != 0)
+            return -1;
+    return 0;
+}
+
 static int calendly_parse(const source *self, const source_request *req, yajl_val tree, event_list *out,
                           char *detail, size_t detail_len)
 {
@@ -204,6 +218,7 @@ static int calendly_parse(const source *self, const source_request *req, yajl_va
     ev.end_time = calendly_dup(payload, "scheduled_event.end_time", &oom);
     ev.calendar_event_id = calendly_dup(payload, "scheduled_event.uri", &oom);
     ev.dedup_key = calendly_dedup_key(tree, payload, event->u.string, &oom);
+    oom |= calendly_add_emails(&ev, payload) != 0;
 
     meeting_event *slot = oom ? NULL : event_list_add(out);
     if (slot == NULL) {

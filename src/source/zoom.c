@@ -205,6 +205,8 @@ static int zoom_parse(const source *self, const source_request *req, yajl_val tr
     ev.end_time = dup_first(object, end_paths, &oom);
     ev.join_url = dup_first(object, join_url_paths, &oom);
     ev.dedup_key = zoom_dedup_key(tree, object, event->u.string, &oom);
+    /* participant events name one attendee; resolve's last, strict rule can use it */
+    oom |= meeting_event_add_email(&ev, json_scalar(json_get(object, "participant.email"))) != 0;
 
     meeting_event *slot = oom ? NULL : event_list_add(out);
     if (slot == NULL) {

@@ -6,7 +6,10 @@ slash is 404, unknown list filters are 400. That way a daemon that passes
 against the fake has a fair chance against the real thing. Every request is
 recorded (with the status we answered) so tests can assert on exactly what the
 daemon sent. Scripted faults (5xx, 429, 404, a held PUT) drive the retry and
-durability tests.
+durability tests. Meeting Search (provider_calendar_event_id and its companion
+filters) and the OAuth token endpoint (rotating refresh tokens) behave as
+close-api.md says; counts() tells how many list, search, get, PUT and token
+calls came in.
 
 Standalone: python3 fake_close.py --port 8099 --api-key KEY [--meeting FILE]
 """
@@ -20,6 +23,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MEETING_PREFIX = "/api/v1/activity/meeting/"
@@ -33,6 +37,16 @@ LIST_PARAMS = {
     "_limit", "_skip", "_fields", "id__in", "lead_id", "user_id",
     "activity_at__gte", "activity_at__lte", "activity_at__gt", "activity_at__lt",
 }
+# Meeting Search: provider_calendar_event_id, and filters Close accepts only
+# together with it (close-api.md: an error otherwise).
+SEARCH_KEY = "provider_calendar_event_id"
+SEARCH_COMPANIONS = {"provider_calendar_id", "provider_calendar_type",
+                     "starts_at", "starts_at__gte", "starts_at__lt"}
+CALENDAR_TYPES = {"google", "microsoft"}
+
+TOKEN_PATH = "/oauth2/token/"
+# Close's access tokens live an hour (close-api.md).
+DEFAULT_EXPIRES_IN = 3600
 
 NOT_FOUND_BODY = {"error": "Empty query: Activity matching query does not exist."}
 
@@ -96,7 +110,18 @@ class FakeClose:
         self._put_script = []
         self._put_always = None
         self._put_hold = None
+        self._put_delay = 0.0
+        self._puts_running = {}  # activity id -> PUTs being handled right now
+        self._max_concurrent_puts = 0  # most PUTs to one activity at the same time
         self._inflight = 0
+        # OAuth: one client; refresh tokens valid now; access token -> expiry
+        # (time.monotonic(), None = never)
+        self._oauth_client = None
+        self._refresh_tokens = set()
+        self._access_tokens = {}
+        self._expires_in = DEFAULT_EXPIRES_IN
+        self._access_ttl = None
+        self._issued = 0
         self._host = host
         self._server = _QuietServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -166,6 +191,72 @@ class FakeClose:
         if hold is not None:
             hold.set()
 
+    def set_put_delay(self, seconds):
+        """Every PUT takes this long before it is applied and answered."""
+        with self._lock:
+            self._put_delay = seconds
+
+    # ---- OAuth -----------------------------------------------------------
+
+    def configure_oauth(self, client_id, client_secret, refresh_token, expires_in=DEFAULT_EXPIRES_IN):
+        """Enables POST /oauth2/token/ for this client, with one valid refresh token.
+        expires_in is what the answers say (and, unless set_access_ttl says
+        otherwise, how long issued access tokens are accepted)."""
+        with self._lock:
+            self._oauth_client = (client_id, client_secret)
+            self._refresh_tokens = {refresh_token}
+            self._expires_in = expires_in
+
+    def set_access_ttl(self, seconds):
+        """How long access tokens issued from now on are really accepted (None:
+        expires_in), so a test can make a token expire before it says it would."""
+        with self._lock:
+            self._access_ttl = seconds
+
+    def add_access_token(self, token, ttl=None):
+        """Accepts "Bearer <token>" for ttl seconds (None: until expired by hand)."""
+        with self._lock:
+            self._access_tokens[token] = None if ttl is None else time.monotonic() + ttl
+
+    def expire_access_tokens(self):
+        """Every access token issued or added so far is refused from now on."""
+        with self._lock:
+            self._access_tokens = {t: time.monotonic() - 1 for t in self._access_tokens}
+
+    def refresh_tokens(self):
+        """The refresh tokens that would be accepted now."""
+        with self._lock:
+            return set(self._refresh_tokens)
+
+    def access_tokens(self):
+        """The access tokens issued or added, valid or not, in issue order."""
+        with self._lock:
+            return list(self._access_tokens)
+
+    def token_calls(self):
+        return self.requests("POST", TOKEN_PATH)
+
+    def counts(self):
+        """Calls by kind: list (meeting list without search), search (Meeting
+        Search), get (one meeting), put, token."""
+        out = {"list": 0, "search": 0, "get": 0, "put": 0, "token": 0}
+        for r in self.requests():
+            if r.method == "POST" and r.path == TOKEN_PATH:
+                out["token"] += 1
+            elif r.method == "PUT" and r.path.startswith(MEETING_PREFIX):
+                out["put"] += 1
+            elif r.method == "GET" and r.path == MEETING_PREFIX:
+                out["search" if SEARCH_KEY in r.query_multi else "list"] += 1
+            elif r.method == "GET" and r.path.startswith(MEETING_PREFIX):
+                out["get"] += 1
+        return out
+
+    def searches(self):
+        return [r for r in self.lookups() if SEARCH_KEY in r.query_multi]
+
+    def gets(self):
+        return [r for r in self.requests("GET") if r.path.startswith(MEETING_PREFIX) and r.path != MEETING_PREFIX]
+
     def inflight(self):
         with self._lock:
             return self._inflight
@@ -218,9 +309,56 @@ class FakeClose:
             self._inflight -= 1
             self._cond.notify_all()
 
+    def _authorized(self, header):
+        with self._lock:
+            if header in self._accepted:
+                return True
+            if not header or not header.startswith("Bearer "):
+                return False
+            token = header[len("Bearer "):]
+            if token not in self._access_tokens:
+                return False
+            expiry = self._access_tokens[token]
+            return expiry is None or time.monotonic() < expiry
+
+    def _token(self, rec):
+        """POST /oauth2/token/: the refresh grant, rotating the refresh token."""
+        ctype = rec.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/x-www-form-urlencoded":
+            return 400, {"error": "invalid_request",
+                         "error_description": "form body required"}, {}
+        try:
+            form = urllib.parse.parse_qs(rec.body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+        except (UnicodeDecodeError, ValueError):
+            return 400, {"error": "invalid_request"}, {}
+        if any(len(v) > 1 for v in form.values()):
+            return 400, {"error": "invalid_request", "error_description": "repeated parameter"}, {}
+        form = {k: v[0] for k, v in form.items()}
+        if form.get("grant_type") != "refresh_token":
+            return 400, {"error": "unsupported_grant_type"}, {}
+        with self._lock:
+            if self._oauth_client is None or (form.get("client_id"), form.get("client_secret")) != self._oauth_client:
+                return 401, {"error": "invalid_client"}, {}
+            old = form.get("refresh_token")
+            if old not in self._refresh_tokens:
+                return 400, {"error": "invalid_grant"}, {}
+            self._refresh_tokens.discard(old)
+            self._issued += 1
+            access = f"fake_access_{self._issued}_{uuid.uuid4().hex}"
+            refresh = f"fake_refresh_{self._issued}_{uuid.uuid4().hex}"
+            self._refresh_tokens.add(refresh)
+            ttl = self._access_ttl if self._access_ttl is not None else self._expires_in
+            self._access_tokens[access] = time.monotonic() + ttl
+            return 200, {"access_token": access, "refresh_token": refresh,
+                         "expires_in": self._expires_in, "token_type": "Bearer"}, {}
+
     def _handle(self, rec):
         """Returns (status, json body, extra headers)."""
-        if rec.headers.get("authorization") not in self._accepted:
+        if rec.path == TOKEN_PATH:
+            if rec.method != "POST":
+                return 405, {"error": "Method not allowed."}, {}
+            return self._token(rec)
+        if not self._authorized(rec.headers.get("authorization")):
             return 401, {"error": "The API key or token is invalid or expired."}, {}
         if not rec.path.startswith(MEETING_PREFIX):
             return 404, {"error": "Not found."}, {}
@@ -241,11 +379,30 @@ class FakeClose:
             return self._put(rec, activity_id)
         return 405, {"error": "Method not allowed."}, {}
 
+    def max_concurrent_puts(self):
+        """The most PUTs to any one activity that were being handled at once:
+        1 when updates to a meeting never overlapped."""
+        with self._lock:
+            return self._max_concurrent_puts
+
     def _put(self, rec, activity_id):
         with self._lock:
-            hold = self._put_hold
+            running = self._puts_running.get(activity_id, 0) + 1
+            self._puts_running[activity_id] = running
+            self._max_concurrent_puts = max(self._max_concurrent_puts, running)
+        try:
+            return self._put_applied(rec, activity_id)
+        finally:
+            with self._lock:
+                self._puts_running[activity_id] -= 1
+
+    def _put_applied(self, rec, activity_id):
+        with self._lock:
+            hold, delay = self._put_hold, self._put_delay
         if hold is not None:
             hold.wait()
+        if delay:
+            time.sleep(delay)
         with self._lock:
             scripted = self._put_script.pop(0) if self._put_script else self._put_always
         if scripted is not None and scripted >= 300:
@@ -280,16 +437,21 @@ class FakeClose:
         return status, {"error": f"scripted fault {status}"}, {}
 
     def _list(self, rec):
-        unknown = sorted(set(rec.query_multi) - LIST_PARAMS)
+        given = set(rec.query_multi)
+        unknown = sorted(given - LIST_PARAMS - SEARCH_COMPANIONS - {SEARCH_KEY})
         if unknown:
             return 400, {"error": f"unknown query parameter(s): {', '.join(unknown)}"}, {}
         if any(len(v) > 1 for v in rec.query_multi.values()):
             return 400, {"error": "repeated query parameter"}, {}
+        if given & SEARCH_COMPANIONS and SEARCH_KEY not in given:
+            return 400, {"error": f"{', '.join(sorted(given & SEARCH_COMPANIONS))} requires {SEARCH_KEY}"}, {}
         q = rec.query
+        if "provider_calendar_type" in q and q["provider_calendar_type"] not in CALENDAR_TYPES:
+            return 400, {"error": "provider_calendar_type must be google or microsoft"}, {}
         try:
             limit = int(q.get("_limit", DEFAULT_LIMIT))
             skip = int(q.get("_skip", 0))
-            bounds = {k: parse_time(q[k]) for k in q if k.startswith("activity_at__")}
+            bounds = {k: parse_time(q[k]) for k in q if k.startswith("activity_at__") or k.startswith("starts_at")}
         except ValueError as e:
             return 400, {"error": f"invalid query value: {e}"}, {}
         if limit < 0 or skip < 0:
@@ -310,13 +472,18 @@ class FakeClose:
                 field = "id" if key == "id__in" else key
                 if m.get(field) not in q[key].split(","):
                     return False
+        for key in (SEARCH_KEY, "provider_calendar_id", "provider_calendar_type"):
+            if key in q and m.get(key) != q[key]:
+                return False
         if bounds:
             starts = m.get("starts_at")
             if not starts:
                 return False
             at = parse_time(starts)
             checks = {"activity_at__gte": lambda b: at >= b, "activity_at__lte": lambda b: at <= b,
-                      "activity_at__gt": lambda b: at > b, "activity_at__lt": lambda b: at < b}
+                      "activity_at__gt": lambda b: at > b, "activity_at__lt": lambda b: at < b,
+                      "starts_at": lambda b: at == b, "starts_at__gte": lambda b: at >= b,
+                      "starts_at__lt": lambda b: at < b}
             for key, bound in bounds.items():
                 if not checks[key](bound):
                     return False

@@ -15,6 +15,7 @@ import tempfile
 import textwrap
 import threading
 import unittest
+import urllib.parse
 
 import harness
 from harness import FakeClose, MEETING_PATH, SAMPLE_ACTIVITY_ID
@@ -178,6 +179,82 @@ STANDIN = textwrap.dedent('''
           file=sys.stderr, flush=True)
     srv.serve_forever()
 ''')
+
+
+class FakeSearchAndTokenTest(unittest.TestCase):
+    """Meeting Search and the OAuth token endpoint, as close-api.md says."""
+
+    CLIENT = ("client_selftest", "secret_selftest")
+
+    def setUp(self):
+        self.fake = FakeClose(api_keys=[KEY], meetings=[harness.sample_meeting()]).start()
+        self.addCleanup(self.fake.stop)
+
+    def get(self, query, auth=basic(KEY)):
+        status, _, data = harness.request(self.fake.port, "GET", LIST + query, headers={"Authorization": auth})
+        return status, json.loads(data)
+
+    def token(self, refresh, client=CLIENT, grant="refresh_token", ctype="application/x-www-form-urlencoded"):
+        form = urllib.parse.urlencode({"grant_type": grant, "refresh_token": refresh,
+                                       "client_id": client[0], "client_secret": client[1]}).encode()
+        status, _, data = harness.request(self.fake.port, "POST", "/oauth2/token/", body=form,
+                                          headers={"Content-Type": ctype})
+        return status, json.loads(data)
+
+    def test_meeting_search_filters(self):
+        later = harness.sample_meeting()
+        later["id"] = "acti_next_occurrence"
+        later["starts_at"] = "2026-12-02T09:00:00+00:00"
+        self.fake.add_meeting(later)
+        ids = lambda doc: [m["id"] for m in doc["data"]]  # noqa: E731
+        st, doc = self.get("?provider_calendar_event_id=AAMkAGI2TAAA%3D")
+        self.assertEqual((st, len(doc["data"])), (200, 2))
+        st, doc = self.get("?provider_calendar_event_id=AAMkAGI2TAAA%3D&provider_calendar_type=microsoft"
+                           "&starts_at__gte=2026-11-25T07:00:00Z&starts_at__lt=2026-11-25T11:00:00Z")
+        self.assertEqual(ids(doc), [SAMPLE_ACTIVITY_ID])
+        st, doc = self.get("?provider_calendar_event_id=AAMkAGI2TAAA%3D&starts_at=2026-12-02T09:00:00Z")
+        self.assertEqual(ids(doc), ["acti_next_occurrence"])
+        self.assertEqual(ids(self.get("?provider_calendar_event_id=AAMkAGI2TAAA%3D"
+                                      "&provider_calendar_type=google")[1]), [])
+        self.assertEqual(ids(self.get("?provider_calendar_event_id=other")[1]), [])
+        # the companions need the event id; an unknown calendar type is refused
+        for q in ("?provider_calendar_type=microsoft", "?starts_at=2026-11-25T09:00:00Z",
+                  "?starts_at__gte=2026-11-25T07:00:00Z", "?starts_at__lt=2026-11-25T07:00:00Z",
+                  "?provider_calendar_id=cal_1",
+                  "?provider_calendar_event_id=x&provider_calendar_type=outlook"):
+            self.assertEqual(self.get(q)[0], 400, q)
+        self.assertEqual(self.fake.counts(), {"list": 5, "search": 6, "get": 0, "put": 0, "token": 0})
+
+    def test_refresh_tokens_rotate(self):
+        self.fake.configure_oauth(*self.CLIENT, "refresh_0", expires_in=3600)
+        st, doc = self.token("refresh_0")
+        self.assertEqual(st, 200, doc)
+        self.assertEqual(set(doc), {"access_token", "refresh_token", "expires_in", "token_type"})
+        self.assertEqual((doc["expires_in"], doc["token_type"]), (3600, "Bearer"))
+        self.assertEqual(self.get("", auth="Bearer " + doc["access_token"])[0], 200)
+        # the used refresh token is spent; the new one works once
+        self.assertEqual(self.token("refresh_0"), (400, {"error": "invalid_grant"}))
+        st, second = self.token(doc["refresh_token"])
+        self.assertEqual(st, 200)
+        self.assertEqual(self.fake.refresh_tokens(), {second["refresh_token"]})
+        self.assertEqual(self.token(second["refresh_token"], client=("client_selftest", "wrong"))[0], 401)
+        self.assertEqual(self.token(second["refresh_token"], grant="password")[0], 400)
+        self.assertEqual(self.token(second["refresh_token"], ctype="application/json")[0], 400)
+        self.assertEqual(self.fake.counts()["token"], 6)
+
+    def test_access_tokens_expire(self):
+        self.fake.configure_oauth(*self.CLIENT, "refresh_0")
+        self.fake.set_access_ttl(0)
+        _, doc = self.token("refresh_0")
+        self.assertEqual(doc["expires_in"], 3600)  # what it says, not what it does
+        self.assertEqual(self.get("", auth="Bearer " + doc["access_token"])[0], 401)
+        self.fake.set_access_ttl(None)
+        _, doc = self.token(doc["refresh_token"])
+        self.assertEqual(self.get("", auth="Bearer " + doc["access_token"])[0], 200)
+        self.fake.expire_access_tokens()
+        self.assertEqual(self.get("", auth="Bearer " + doc["access_token"])[0], 401)
+        self.fake.add_access_token("seeded")
+        self.assertEqual(self.get("", auth="Bearer seeded")[0], 200)
 
 
 class HarnessTest(unittest.TestCase):

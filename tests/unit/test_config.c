@@ -569,10 +569,10 @@ static void set_oauth_secrets(void)
 #define OAUTH_FIELDS(extra)                                                                                  \
     "{\"access_token\": \"env:CFGTEST_OAUTH_ACCESS\", \"refresh_token\": \"env:CFGTEST_OAUTH_REFRESH\","     \
     " \"client_id\": \"oa2client_1\", \"client_secret\": \"env:CFGTEST_OAUTH_CLIENT_SECRET\"" extra "}"
+#define OAUTH_ROUTES(cred) ", \"routes\": [" ROUTE("zoom", "zoom", cred) "]}"
 #define OAUTH_CONFIG(extra)                                                                                  \
     "{\"close\": {\"base_url\": \"http://127.0.0.1:9999/\"},"                                                \
-    " \"credentials\": {\"crm\": {\"oauth\": " OAUTH_FIELDS(extra) "}},"                                     \
-    " \"routes\": [" ROUTE("zoom", "zoom", "crm") "]}"
+    " \"credentials\": {\"crm\": {\"oauth\": " OAUTH_FIELDS(extra) "}}" OAUTH_ROUTES("crm")
 
 static config *load_ok(const char *text)
 {
@@ -608,14 +608,14 @@ Test(config, oauth_credential_mistakes_are_reported_without_secrets)
 {
     set_oauth_secrets();
     char err[ERR_LEN];
-    expect_failure("{\"credentials\": {"
-                   "\"a\": {\"oauth\": {\"access_token\": \"inline-ACCESS-123\", \"client_id\": \"\","
-                   " \"client_secret\": \"env:CFGTEST_OAUTH_CLIENT_SECRET\", \"token_url\": \"ftp://x\","
-                   " \"scope\": \"all\"}},"
-                   "\"b\": {\"oauth\": \"env:CFGTEST_OAUTH_ACCESS\"},"
-                   "\"c\": {\"oauth\": " OAUTH_FIELDS("") ", \"api_key\": \"env:CFGTEST_CLOSE_KEY\"}},"
-                   " \"routes\": [" ROUTE("zoom", "zoom", "a") "]}",
-                   err);
+    expect_failure(
+        "{\"credentials\": {"
+        "\"a\": {\"oauth\": {\"access_token\": \"inline-ACCESS-123\", \"client_id\": \"\","
+        " \"client_secret\": \"env:CFGTEST_OAUTH_CLIENT_SECRET\", \"token_url\": \"ftp://x\","
+        " \"scope\": \"all\"}},"
+        "\"b\": {\"oauth\": \"env:CFGTEST_OAUTH_ACCESS\"},"
+        "\"c\": {\"oauth\": " OAUTH_FIELDS("") ", \"api_key\": \"env:CFGTEST_CLOSE_KEY\"}}" OAUTH_ROUTES("a"),
+        err);
     assert_has(err, ": credentials.a.oauth.access_token: must be a reference");
     assert_has(err, ": credentials.a.oauth.refresh_token: required");
     assert_has(err, ": credentials.a.oauth.client_id: must not be empty");

@@ -1,11 +1,17 @@
-/* Tests for resolve: the Zoom join-URL match (where a near miss would put notes
- * on the wrong meeting), time parsing, and the per-meeting match on Close's
- * own sample meeting. */
+/* Tests for resolve: each matching rule with its near misses (where a miss
+ * would put notes on the wrong meeting), time parsing, and the steps in order
+ * against a loopback fake Close: Meeting Search, the Zoom window, attendees,
+ * ambiguity, and the cache in front of them all. */
 #include <criterion/criterion.h>
+#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "fake_http.h"
 #include "json.h"
+#include "meeting_cache.h"
 #include "resolve.h"
 
 #define ZOOM_ID "85746392011"
@@ -71,7 +77,7 @@ Test(resolve, parse_time_garbage)
     cr_assert_eq(resolve_parse_time(""), -1);
     cr_assert_eq(resolve_parse_time("yesterday"), -1);
     cr_assert_eq(resolve_parse_time("2026-11-25"), -1);
-    cr_assert_eq(resolve_parse_time("2026-11-25T09:00:03"), -1);   /* no zone */
+    cr_assert_eq(resolve_parse_time("2026-11-25T09:00:03"), -1); /* no zone */
     cr_assert_eq(resolve_parse_time("2026-11-25T09:00:03Zjunk"), -1);
     cr_assert_eq(resolve_parse_time("2026-13-25T09:00:03Z"), -1);
     cr_assert_eq(resolve_parse_time("2026-02-31T09:00:03Z"), -1);
@@ -108,7 +114,7 @@ Test(resolve, sample_meeting_matches_zoom_start)
     /* the same Zoom id recurring an hour and more later is another occurrence */
     cr_assert_not(resolve_meeting_matches_zoom(meeting, zoom_id, start + 3 * 3600, 7200));
     cr_assert_not(resolve_meeting_matches_zoom(meeting, zoom_id, start - 3604, 3600)); /* 3601 s off */
-    cr_assert(resolve_meeting_matches_zoom(meeting, zoom_id, start - 3603, 3600));   /* 3600 s off */
+    cr_assert(resolve_meeting_matches_zoom(meeting, zoom_id, start - 3603, 3600));     /* 3600 s off */
     /* a different Zoom meeting */
     cr_assert_not(resolve_meeting_matches_zoom(meeting, "85746392012", start, 7200));
     cr_assert_not(resolve_meeting_matches_zoom(meeting, "857463920111", start, 7200));
@@ -133,4 +139,429 @@ Test(resolve, meeting_without_links_or_start)
     cr_assert(resolve_meeting_matches_zoom(b, ZOOM_ID, 0, 7200));
     yajl_tree_free(a);
     yajl_tree_free(b);
+}
+
+/* ---- step d: attendee emails ---- */
+
+/* A meeting at 09:00 with the buyer dana (external) and the seller's host. */
+#define MEETING_0900                                                                                         \
+    "{\"id\":\"acti_m\",\"starts_at\":\"2026-11-25T09:00:00+00:00\",\"attendees\":["                         \
+    "{\"email\":\"dana@acme.example\",\"is_organizer\":false},"                                              \
+    "{\"email\":\"Host@Seller.example\",\"is_organizer\":true},"                                             \
+    "{\"email\":\"lee@acme.example\"}]}"
+
+static yajl_val parse_text(const char *text)
+{
+    char err[256];
+    yajl_val v = json_parse(text, strlen(text), err, sizeof(err));
+    cr_assert_not_null(v, "%s", err);
+    return v;
+}
+
+Test(resolve, attendees_every_external_present)
+{
+    yajl_val m = parse_text(MEETING_0900);
+    time_t at = zoom_start() - 3; /* 09:00:00 */
+    char *dana[] = {"dana@acme.example"};
+    char *both[] = {"dana@acme.example", "lee@acme.example"};
+    char *with_host[] = {"host@seller.example", "dana@acme.example"};
+    char *shouting[] = {"DANA@ACME.EXAMPLE", "host@SELLER.example"};
+    cr_assert(resolve_meeting_matches_attendees(m, dana, 1, at, 900));
+    cr_assert(resolve_meeting_matches_attendees(m, both, 2, at, 900));
+    cr_assert(
+        resolve_meeting_matches_attendees(m, with_host, 2, at, 900)); /* the seller side is not required */
+    cr_assert(resolve_meeting_matches_attendees(m, shouting, 2, at, 900));   /* case-insensitive */
+    cr_assert(resolve_meeting_matches_attendees(m, dana, 1, at + 900, 900)); /* the window's edge */
+    yajl_tree_free(m);
+}
+
+Test(resolve, attendees_near_misses)
+{
+    yajl_val m = parse_text(MEETING_0900);
+    time_t at = zoom_start() - 3;
+    char *missing[] = {"sam@acme.example"};
+    char *extra[] = {"dana@acme.example", "sam@acme.example"}; /* one more external than the meeting has */
+    char *host_only[] = {"host@seller.example"};               /* nothing says which meeting */
+    char *lookalike[] = {"dana@acme.example.evil"};
+    char *dana[] = {"dana@acme.example"};
+    cr_assert_not(resolve_meeting_matches_attendees(m, missing, 1, at, 900));
+    cr_assert_not(resolve_meeting_matches_attendees(m, extra, 2, at, 900));
+    cr_assert_not(resolve_meeting_matches_attendees(m, host_only, 1, at, 900));
+    cr_assert_not(resolve_meeting_matches_attendees(m, lookalike, 1, at, 900));
+    cr_assert_not(resolve_meeting_matches_attendees(m, dana, 0, at, 900));        /* no emails */
+    cr_assert_not(resolve_meeting_matches_attendees(m, dana, 1, at + 3600, 900)); /* an hour off */
+    cr_assert_not(resolve_meeting_matches_attendees(m, dana, 1, at - 901, 900));  /* just outside */
+    cr_assert_not(resolve_meeting_matches_attendees(m, dana, 1, 0, 900));         /* no start */
+    yajl_tree_free(m);
+}
+
+Test(resolve, attendees_on_the_sample_meeting)
+{
+    yajl_val meeting = load_json(SAMPLES_DIR "/close/meeting.json");
+    char *calendly[] = {"dana@acme.example", "host@seller.example"}; /* invitee + event membership */
+    cr_assert(resolve_meeting_matches_attendees(meeting, calendly, 2, zoom_start(), 900));
+    cr_assert_not(resolve_meeting_matches_attendees(meeting, calendly, 2, zoom_start() + 3600, 900));
+    yajl_tree_free(meeting);
+}
+
+/* ---- resolve_find against a fake Close ---- */
+
+#define GRAPH_EVENT_ID "AAMkAGI2TAAA="
+
+static const credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
+
+typedef struct env {
+    fake_http fake;
+    char *answers[FAKE_HTTP_MAX_REQUESTS];
+    char dir[64];
+    meeting_cache *cache;
+    resolve_options o;
+    char detail[1024];
+} env;
+
+/* Queues a 200 answer {"data": [data], "has_more": false}. */
+static void answer(env *e, const char *data)
+{
+    char *body = NULL;
+    cr_assert_geq(asprintf(&body, "{\"data\":[%s],\"has_more\":false}", data), 0);
+    int i = e->fake.nresponses++;
+    e->answers[i] = fake_http_json("200 OK", body);
+    e->fake.responses[i] = e->answers[i];
+    free(body);
+}
+
+static void env_init(env *e, int with_cache)
+{
+    memset(e, 0, sizeof(*e));
+    e->o = (resolve_options){.window_s = 7200, .attendee_window_s = 900, .cache_ttl_s = 3600};
+    if (with_cache) {
+        char err[256], path[128];
+        snprintf(e->dir, sizeof(e->dir), "/tmp/test_resolve.XXXXXX");
+        cr_assert_not_null(mkdtemp(e->dir));
+        snprintf(path, sizeof(path), "%s/store.db", e->dir);
+        e->o.cache = e->cache = meeting_cache_open(path, err, sizeof(err));
+        cr_assert_not_null(e->cache, "%s", err);
+    }
+}
+
+static void env_free(env *e)
+{
+    for (int i = 0; i < e->fake.nresponses; i++)
+        free(e->answers[i]);
+    meeting_cache_close(e->cache);
+    if (e->dir[0]) {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/store.db", e->dir);
+        unlink(path);
+        strcat(path, "-wal");
+        unlink(path);
+        snprintf(path, sizeof(path), "%s/store.db-shm", e->dir);
+        unlink(path);
+        rmdir(e->dir);
+    }
+}
+
+/* Runs resolve_find against whatever answers were queued (none: a client
+ * pointing at a port where nothing listens, so any request fails). */
+static resolve_result run(env *e, const close_update *u, char **id, int *from_cache)
+{
+    char base[64];
+    int serving = e->fake.nresponses > 0;
+    if (serving)
+        cr_assert_eq(fake_http_start(&e->fake), 0);
+    snprintf(base, sizeof(base), "http://127.0.0.1:%d", serving ? e->fake.port : 1);
+    close_client *c = close_client_new(base, 5000);
+    cr_assert_not_null(c);
+    resolve_result r = resolve_find(c, &cred, u, &e->o, id, from_cache, e->detail, sizeof(e->detail));
+    if (serving)
+        fake_http_stop(&e->fake);
+    close_client_free(c);
+    return r;
+}
+
+static const char *target_of(env *e, int i)
+{
+    static char out[1024];
+    cr_assert_lt(i, e->fake.nrequests, "only %d requests", e->fake.nrequests);
+    return fake_http_target(e->fake.requests[i], out, sizeof(out));
+}
+
+static void setup(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static void teardown(void)
+{
+    curl_global_cleanup();
+}
+
+TestSuite(resolve_find, .init = setup, .fini = teardown);
+
+#define SAMPLE_MEETING(id, starts)                                                                           \
+    "{\"id\":\"" id "\",\"starts_at\":\"" starts "\",\"provider_calendar_event_id\":\"" GRAPH_EVENT_ID "\"}"
+
+Test(resolve_find, graph_event_by_meeting_search)
+{
+    env e;
+    env_init(&e, 0);
+    answer(&e, SAMPLE_MEETING("acti_graph", "2026-11-25T09:00:00+00:00"));
+    close_update u = {.calendar_event_id = GRAPH_EVENT_ID, .calendar_type = "microsoft"};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
+    cr_assert_str_eq(id, "acti_graph");
+    cr_assert_eq(e.fake.nrequests, 1);
+    /* no start time: no starts_at range; the event id escaped ('=' is %3D) */
+    cr_assert_str_eq(target_of(&e, 0), "/api/v1/activity/meeting/?provider_calendar_event_id=AAMkAGI2TAAA%3D"
+                                       "&provider_calendar_type=microsoft&_limit=5"
+                                       "&_fields=id,starts_at,provider_calendar_event_id");
+    free(id);
+    env_free(&e);
+}
+
+Test(resolve_find, meeting_search_with_start_narrows_to_the_occurrence)
+{
+    env e;
+    env_init(&e, 0);
+    answer(&e, SAMPLE_MEETING("acti_occ", "2026-11-25T09:00:00Z"));
+    close_update u = {
+        .calendar_event_id = GRAPH_EVENT_ID, .calendar_type = "google", .start_time = "2026-11-25T09:00:00Z"};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
+    const char *t = target_of(&e, 0);
+    cr_assert_not_null(strstr(t, "&provider_calendar_type=google&starts_at__gte=2026-11-25T07:00:00Z"
+                                 "&starts_at__lt=2026-11-25T11:00:00Z&"),
+                       "%s", t);
+    free(id);
+    env_free(&e);
+}
+
+Test(resolve_find, meeting_search_two_results_is_ambiguous)
+{
+    env e;
+    env_init(&e, 0);
+    answer(&e, SAMPLE_MEETING("acti_one", "2026-11-25T09:00:00Z") "," SAMPLE_MEETING("acti_two",
+                                                                                     "2026-11-26T09:00:00Z"));
+    close_update u = {.calendar_event_id = GRAPH_EVENT_ID,
+                      .calendar_type = "microsoft",
+                      .zoom_meeting_id = ZOOM_ID}; /* no start: the Zoom step cannot run anyway */
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_AMBIGUOUS, "%s", e.detail);
+    cr_assert_null(id);
+    cr_assert_not_null(strstr(e.detail, "acti_one"), "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "acti_two"), "%s", e.detail);
+    env_free(&e);
+}
+
+Test(resolve_find, meeting_search_ignores_another_event_a_lenient_server_returns)
+{
+    env e;
+    env_init(&e, 0);
+    answer(&e, "{\"id\":\"acti_other\",\"starts_at\":\"2026-11-25T09:00:00Z\","
+               "\"provider_calendar_event_id\":\"AAMkAGI2TAAA=x\"}");
+    close_update u = {.calendar_event_id = GRAPH_EVENT_ID, .calendar_type = "microsoft"};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_NOT_FOUND, "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "meeting search"), "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, GRAPH_EVENT_ID), "%s", e.detail);
+    env_free(&e);
+}
+
+#define ZOOM_MEETING(id, starts, url)                                                                        \
+    "{\"id\":\"" id "\",\"starts_at\":\"" starts                                                             \
+    "\",\"conference_links\":[{\"type\":\"ZOOM\",\"url\":\"" url                                             \
+    "\"}],\"attendees\":[{\"email\":\"dana@acme.example\"},{\"email\":\"host@seller.example\","              \
+    "\"is_organizer\":true}]}"
+
+Test(resolve_find, search_miss_falls_through_to_the_zoom_window)
+{
+    env e;
+    env_init(&e, 0);
+    answer(&e, "");
+    answer(&e, ZOOM_MEETING("acti_prefix", "2026-11-25T09:00:00Z",
+                            "https://zoom.us/j/" ZOOM_ID
+                            "1") "," ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z",
+                                                  "https://zoom.us/j/" ZOOM_ID "?pwd=x"));
+    close_update u = {.calendar_event_id = GRAPH_EVENT_ID,
+                      .calendar_type = "microsoft",
+                      .join_url = "https://example.zoom.us/j/" ZOOM_ID,
+                      .start_time = "2026-11-25T09:00:03Z"};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
+    cr_assert_str_eq(id, "acti_zoom");
+    cr_assert_eq(e.fake.nrequests, 2);
+    cr_assert_not_null(strstr(target_of(&e, 0), "provider_calendar_event_id="));
+    cr_assert_not_null(strstr(target_of(&e, 1), "activity_at__gte="));
+    free(id);
+    env_free(&e);
+}
+
+Test(resolve_find, zoom_match_wins_over_ambiguous_attendees)
+{
+    env e;
+    env_init(&e, 0);
+    /* dana is on both meetings; only one carries the Zoom link */
+    answer(&e,
+           ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z", "https://zoom.us/j/" ZOOM_ID) "," ZOOM_MEETING(
+               "acti_teams", "2026-11-25T09:00:00Z", "https://teams.example/x"));
+    char *emails[] = {"dana@acme.example"};
+    close_update u = {.zoom_meeting_id = ZOOM_ID,
+                      .start_time = "2026-11-25T09:00:03Z",
+                      .attendee_emails = emails,
+                      .nattendee_emails = 1};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
+    cr_assert_str_eq(id, "acti_zoom");
+    free(id);
+    env_free(&e);
+}
+
+Test(resolve_find, attendees_when_no_link_matches)
+{
+    env e;
+    env_init(&e, 0);
+    answer(&e, ZOOM_MEETING("acti_hour_later", "2026-11-25T10:00:00Z",
+                            "https://teams.example/y") "," ZOOM_MEETING("acti_teams", "2026-11-25T09:00:00Z",
+                                                                        "https://teams.example/x"));
+    char *emails[] = {"Dana@Acme.example", "host@seller.example"};
+    close_update u = {.zoom_meeting_id = ZOOM_ID,
+                      .start_time = "2026-11-25T09:00:03Z",
+                      .attendee_emails = emails,
+                      .nattendee_emails = 2};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
+    cr_assert_str_eq(id, "acti_teams"); /* the one an hour later is outside the attendee window */
+    cr_assert_not_null(strstr(target_of(&e, 0), "attendees"), "fields must include attendees");
+    free(id);
+    env_free(&e);
+}
+
+Test(resolve_find, attendees_on_two_meetings_is_ambiguous)
+{
+    env e;
+    env_init(&e, 0);
+    answer(&e, ZOOM_MEETING("acti_a", "2026-11-25T09:00:00Z", "https://teams.example/a") "," ZOOM_MEETING(
+                   "acti_b", "2026-11-25T09:10:00Z", "https://teams.example/b"));
+    char *emails[] = {"dana@acme.example"};
+    close_update u = {.start_time = "2026-11-25T09:00:03Z", .attendee_emails = emails, .nattendee_emails = 1};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_AMBIGUOUS, "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "acti_a, acti_b"), "%s", e.detail);
+    env_free(&e);
+}
+
+Test(resolve_find, nothing_found_says_every_step_tried)
+{
+    env e;
+    env_init(&e, 0);
+    answer(&e, "");
+    answer(&e, ZOOM_MEETING("acti_a", "2026-11-25T09:00:00Z", "https://teams.example/a"));
+    char *emails[] = {"sam@acme.example"};
+    close_update u = {.calendar_event_id = GRAPH_EVENT_ID,
+                      .calendar_type = "microsoft",
+                      .zoom_meeting_id = ZOOM_ID,
+                      .start_time = "2026-11-25T09:00:03Z",
+                      .attendee_emails = emails,
+                      .nattendee_emails = 1};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_NOT_FOUND, "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "meeting search"), "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "Zoom id " ZOOM_ID), "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "sam@acme.example"), "%s", e.detail);
+    env_free(&e);
+}
+
+Test(resolve_find, no_keys_sends_nothing)
+{
+    env e;
+    env_init(&e, 0);
+    char *id = NULL;
+    close_update calendly = {.calendar_event_id = "https://api.calendly.com/scheduled_events/C",
+                             .start_time = "2026-11-25T09:00:00Z"}; /* no calendar type: not Close's */
+    cr_assert_eq(run(&e, &calendly, &id, NULL), RESOLVE_NO_KEYS, "%s", e.detail);
+    char *emails[] = {"dana@acme.example"};
+    close_update no_start = {.attendee_emails = emails, .nattendee_emails = 1};
+    cr_assert_eq(run(&e, &no_start, &id, NULL), RESOLVE_NO_KEYS, "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "start time"), "%s", e.detail);
+    cr_assert_null(id);
+    env_free(&e);
+}
+
+Test(resolve_find, explicit_id_needs_no_lookup)
+{
+    env e;
+    env_init(&e, 1);
+    close_update u = {
+        .activity_id = "acti_explicit", .zoom_meeting_id = ZOOM_ID, .start_time = "2026-11-25T09:00:03Z"};
+    char *id = NULL;
+    int cached = -1;
+    cr_assert_eq(run(&e, &u, &id, &cached), RESOLVE_FOUND);
+    cr_assert_str_eq(id, "acti_explicit");
+    cr_assert_eq(cached, 0);
+    free(id);
+    env_free(&e);
+}
+
+/* ---- step a: the cache ---- */
+
+Test(resolve_find, second_lookup_comes_from_the_cache)
+{
+    env e;
+    env_init(&e, 1);
+    answer(&e, ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z", "https://zoom.us/j/" ZOOM_ID));
+    close_update u = {.zoom_meeting_id = ZOOM_ID, .start_time = "2026-11-25T09:00:03Z"};
+    char *id = NULL;
+    int cached = -1;
+    cr_assert_eq(run(&e, &u, &id, &cached), RESOLVE_FOUND, "%s", e.detail);
+    cr_assert_eq(cached, 0);
+    free(id);
+
+    env again = e; /* same cache, but now nothing answers: a Close call would fail */
+    again.fake = (fake_http){0};
+    cr_assert_eq(run(&again, &u, &id, &cached), RESOLVE_FOUND, "%s", again.detail);
+    cr_assert_str_eq(id, "acti_zoom");
+    cr_assert_eq(cached, 1);
+    free(id);
+
+    /* the same Zoom id a week later is another occurrence: not from the cache */
+    close_update next_week = {.zoom_meeting_id = ZOOM_ID, .start_time = "2026-12-02T09:00:03Z"};
+    cr_assert_eq(run(&again, &next_week, &id, &cached), RESOLVE_TRANSIENT, "%s", again.detail);
+    /* skip_cache asks Close even when cached */
+    again.o.skip_cache = 1;
+    cr_assert_eq(run(&again, &u, &id, &cached), RESOLVE_TRANSIENT, "%s", again.detail);
+    again.o.skip_cache = 0;
+    /* forgetting with another id keeps the entry; with its own id drops it */
+    resolve_forget(&again.o, &cred, &u, "acti_other");
+    cr_assert_eq(run(&again, &u, &id, &cached), RESOLVE_FOUND, "%s", again.detail);
+    free(id);
+    resolve_forget(&again.o, &cred, &u, "acti_zoom");
+    cr_assert_eq(run(&again, &u, &id, &cached), RESOLVE_TRANSIENT, "%s", again.detail);
+    cr_assert_null(id);
+    env_free(&e);
+}
+
+Test(resolve_find, cache_is_per_credential_and_not_filled_by_failures)
+{
+    env e;
+    env_init(&e, 1);
+    answer(&e, SAMPLE_MEETING("acti_one", "2026-11-25T09:00:00Z") "," SAMPLE_MEETING("acti_two",
+                                                                                     "2026-11-25T09:00:00Z"));
+    close_update u = {.calendar_event_id = GRAPH_EVENT_ID, .calendar_type = "microsoft"};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_AMBIGUOUS, "%s", e.detail);
+    char *hit = meeting_cache_get(e.cache, "sales/cal:microsoft:" GRAPH_EVENT_ID, time(NULL));
+    cr_assert_null(hit, "an ambiguous answer must not be cached");
+    /* an entry for another credential is never used for this one */
+    cr_assert_eq(
+        meeting_cache_put(e.cache, "other/cal:microsoft:" GRAPH_EVENT_ID, "acti_theirs", time(NULL), 60), 0);
+    env again = e;
+    again.fake = (fake_http){0};
+    cr_assert_eq(run(&again, &u, &id, NULL), RESOLVE_TRANSIENT, "%s", again.detail);
+    /* and this credential's own entry is */
+    cr_assert_eq(
+        meeting_cache_put(e.cache, "sales/cal:microsoft:" GRAPH_EVENT_ID, "acti_ours", time(NULL), 60), 0);
+    cr_assert_eq(run(&again, &u, &id, NULL), RESOLVE_FOUND, "%s", again.detail);
+    cr_assert_str_eq(id, "acti_ours");
+    free(id);
+    env_free(&e);
 }

@@ -32,6 +32,10 @@ static void round_trip(const close_update *u)
     expect_str_or_null(back.calendar_event_id, u->calendar_event_id, "calendar_event_id");
     expect_str_or_null(back.ical_uid, u->ical_uid, "ical_uid");
     expect_str_or_null(back.start_time, u->start_time, "start_time");
+    expect_str_or_null(back.calendar_type, u->calendar_type, "calendar_type");
+    cr_expect_eq(back.nattendee_emails, u->nattendee_emails);
+    for (size_t i = 0; i < u->nattendee_emails && i < back.nattendee_emails; i++)
+        expect_str_or_null(back.attendee_emails[i], u->attendee_emails[i], "attendee_emails[]");
     expect_str_or_null(back.sender, u->sender, "sender");
     expect_str_or_null(back.event_type, u->event_type, "event_type");
     cr_expect_eq(back.rule_index, u->rule_index);
@@ -52,6 +56,9 @@ Test(update, round_trip_all_fields)
         .calendar_event_id = "AAMkAGI2",
         .ical_uid = "040000008200E00074C5B7101A82E008",
         .start_time = "2026-11-25T09:00:03Z",
+        .calendar_type = "microsoft",
+        .attendee_emails = (char *[]){"dana@acme.example", "host@seller.example"},
+        .nattendee_emails = 2,
         .sender = "zoom",
         .event_type = "meeting.summary_completed",
         .rule_index = 7,
@@ -162,4 +169,144 @@ Test(update, order_key_prefers_the_activity_id_then_lookup_keys)
     k = update_order_key(&u);
     cr_expect_str_eq(k, "acti:acti_1");
     free(k);
+}
+
+/* ---- lookup keys added later: attendee emails, calendar type ---- */
+
+Test(update, rows_from_before_attendee_emails_still_parse)
+{
+    /* exactly what the previous version wrote */
+    const char *old = "{\"activity_id\":null,\"body\":{\"outcome_id\":\"o\"},\"note_mode\":\"replace\","
+                      "\"lookup\":{\"zoom_meeting_id\":\"85746392011\",\"join_url\":null,"
+                      "\"calendar_event_id\":null,\"ical_uid\":null,\"start_time\":\"2026-11-25T09:00:03Z\"},"
+                      "\"sender\":\"zoom\",\"event_type\":\"meeting.ended\",\"rule\":1}";
+    close_update u;
+    char err[256] = "";
+    cr_assert_eq(update_parse(old, strlen(old), &u, err, sizeof(err)), 0, "%s", err);
+    cr_assert_str_eq(u.zoom_meeting_id, "85746392011");
+    cr_assert_null(u.calendar_type);
+    cr_assert_eq(u.nattendee_emails, 0);
+    cr_assert_null(u.attendee_emails);
+    update_clear(&u);
+}
+
+Test(update, attendee_emails_must_be_strings)
+{
+    const char *bad = "{\"lookup\":{\"attendee_emails\":[\"a@b\",1]}}";
+    const char *not_array = "{\"lookup\":{\"attendee_emails\":\"a@b\"}}";
+    close_update u;
+    char err[256] = "";
+    cr_assert_eq(update_parse(bad, strlen(bad), &u, err, sizeof(err)), -1);
+    cr_assert_not_null(strstr(err, "attendee_emails"), "%s", err);
+    cr_assert_eq(update_parse(not_array, strlen(not_array), &u, err, sizeof(err)), -1);
+}
+
+Test(update, add_email_skips_empty_and_duplicates_in_any_case)
+{
+    close_update u = {0};
+    cr_assert_eq(update_add_email(&u, "Dana@Acme.example"), 0);
+    cr_assert_eq(update_add_email(&u, "dana@acme.EXAMPLE"), 0);
+    cr_assert_eq(update_add_email(&u, ""), 0);
+    cr_assert_eq(update_add_email(&u, NULL), 0);
+    cr_assert_eq(update_add_email(&u, "host@seller.example"), 0);
+    cr_assert_eq(u.nattendee_emails, 2);
+    cr_assert_str_eq(u.attendee_emails[0], "Dana@Acme.example");
+    cr_assert_str_eq(u.attendee_emails[1], "host@seller.example");
+    update_clear(&u);
+}
+
+/* ---- note_mode append ---- */
+
+static yajl_val parse_body(const char *text)
+{
+    char err[256];
+    yajl_val v = json_parse(text, strlen(text), err, sizeof(err));
+    cr_assert_not_null(v, "%s: %s", text, err);
+    return v;
+}
+
+/* The note of an append body, strdup'ed (NULL when the body has none). */
+static char *appended(const char *body, const char *current)
+{
+    char *out = NULL, err[256] = "";
+    cr_assert_eq(update_append_body(body, current, &out, err, sizeof(err)), 0, "%s", err);
+    if (out == NULL)
+        return NULL;
+    yajl_val v = parse_body(out);
+    const char *note = json_scalar(json_member(v, "user_note_html"));
+    char *copy = note ? strdup(note) : NULL;
+    yajl_tree_free(v);
+    free(out);
+    return copy;
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+Test(update, append_keeps_the_earlier_note_and_wraps_the_section)
+{
+    const char *body = "{\"user_note_html\":\"<p>Summary</p>\"}";
+    char *note = appended(body, "<p>Prep: ask about SSO.</p>");
+    cr_assert_not_null(note);
+    cr_assert_eq(strncmp(note, "<p>Prep: ask about SSO.</p><div data-closehook=\"", 45), 0, "%s", note);
+    cr_assert_not_null(strstr(note, "\"><p>Summary</p></div>"), "%s", note);
+    /* no current note at all */
+    char *fresh = appended(body, NULL);
+    cr_assert_eq(strncmp(fresh, "<div data-closehook=\"", 21), 0, "%s", fresh);
+    /* the marker is a digest of the section: stable, and different per section */
+    cr_assert_str_eq(strstr(note, "<div"), fresh);
+    char *other = appended("{\"user_note_html\":\"<p>Other</p>\"}", NULL);
+    cr_assert_neq(strncmp(other, fresh, strlen("<div data-closehook=\"0123456789abcdef")), 0, "%s", other);
+    free(note);
+    free(fresh);
+    free(other);
+}
+
+Test(update, append_twice_adds_the_section_once)
+{
+    const char *body = "{\"user_note_html\":\"<p>Summary</p>\",\"outcome_id\":\"outcome_x\"}";
+    char *once = appended(body, "<p>Prep</p>");
+    char *out = NULL, err[256];
+    cr_assert_eq(update_append_body(body, once, &out, err, sizeof(err)), 0);
+    cr_assert_not_null(out, "the outcome still has to be sent");
+    yajl_val v = parse_body(out);
+    cr_assert_null(json_member(v, "user_note_html"), "%s", out);
+    cr_assert_str_eq(json_scalar(json_member(v, "outcome_id")), "outcome_x");
+    yajl_tree_free(v);
+    free(out);
+    /* Close re-quoted the attribute: the digest is still found */
+    char *requoted = strdup(once);
+    for (char *p = strstr(requoted, "data-closehook="); *p && *p != '>'; p++)
+        if (*p == '"')
+            *p = '\'';
+    cr_assert_eq(
+        update_append_body("{\"user_note_html\":\"<p>Summary</p>\"}", requoted, &out, err, sizeof(err)), 0);
+    cr_assert_null(out, "nothing left to send: %s", out ? out : "");
+    /* a section written verbatim without a marker counts as present too */
+    cr_assert_eq(update_append_body("{\"user_note_html\":\"<p>Summary</p>\"}", "<p>Prep</p><p>Summary</p>",
+                                    &out, err, sizeof(err)),
+                 0);
+    cr_assert_null(out);
+    cr_assert_eq(count(once, "<p>Summary</p>"), 1);
+    free(requoted);
+    free(once);
+}
+
+Test(update, append_never_erases_the_note)
+{
+    char *out = NULL, err[256];
+    cr_assert_eq(update_append_body("{\"user_note_html\":null,\"outcome_id\":\"o\"}", "<p>keep</p>", &out,
+                                    err, sizeof(err)),
+                 0);
+    cr_assert_str_eq(out, "{\"outcome_id\":\"o\"}");
+    free(out);
+    cr_assert_eq(update_append_body("{\"user_note_html\":\"\"}", "<p>keep</p>", &out, err, sizeof(err)), 0);
+    cr_assert_null(out);
+    cr_assert_eq(update_append_body("[1]", NULL, &out, err, sizeof(err)), -1);
+    cr_assert_eq(update_append_body(NULL, NULL, &out, err, sizeof(err)), -1);
 }
