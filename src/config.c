@@ -4,6 +4,7 @@
  * webhook hours later. Routes hand their own keys to their source and their
  * rules to mapping; this file owns everything else. */
 #include "config.h"
+#include "config_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,13 +17,11 @@
 
 #include "json.h"
 #include "log.h"
+#include "secret.h"
 
 /* Config files are hand-written and a few KiB; a MiB bounds what a mistaken
  * path (a log file, a database) would make us read. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
-/* API keys, tokens and HMAC keys are tens of bytes; anything near this size is
- * the wrong file, not a secret. */
-#define CONFIG_MAX_SECRET_BYTES (64 * 1024)
 /* A problem line is "FILE: KEY: PROBLEM"; keys and problems are short, the
  * file path gets the rest. */
 #define CONFIG_LINE_MAX 1024
@@ -76,8 +75,6 @@
 /* Close's token endpoint, under the API's base URL (close-api.md). */
 #define DEFAULT_TOKEN_PATH "/oauth2/token/"
 
-#define BAD_REFERENCE "must be a reference \"env:NAME\" or \"file:/path\" (inline secrets are not accepted)"
-
 /* Collects every problem of one load, one line each, into the caller's buffer. */
 typedef struct loader {
     const char *file;
@@ -87,19 +84,26 @@ typedef struct loader {
     int nerrors;
 } loader;
 
-/* Every numeric setting with its place, range and default: one table, so
- * loading, defaults and config_print cannot drift apart. */
-typedef enum { NUM_INT, NUM_LONG, NUM_SIZE } number_type;
+/* SIGTERM: /readyz answers 503 at once; webhooks are still served for this
+ * long so a load balancer checking every second or two moves traffic away
+ * before the listener closes. */
+#define DEFAULT_DRAIN_DELAY_MS 2000
+#define MAX_DRAIN_DELAY_MS 120000
+/* Backpressure: past this many undelivered rows the node answers 503 with
+ * Retry-After rather than keep what it may never deliver in time (a day of a
+ * busy team's webhooks is a few thousand; a million means Close is gone). */
+#define DEFAULT_MAX_PENDING 1000000
+#define MAX_MAX_PENDING 1000000000L
+/* 0: no cap on the store's size; else SQLite refuses writes past it (FULL),
+ * the webhook gets 503, and nothing is half-written. */
+#define MAX_STORE_SIZE_MB (1024L * 1024)
 
-typedef struct number_setting {
-    const char *section; /* NULL: top level */
-    const char *key;
-    number_type type;
-    size_t offset; /* of the field in config */
-    long min, max, dflt;
-} number_setting;
-
-static const number_setting numbers[] = {
+const number_setting config_numbers[] = {
+    {"shutdown", "drain_delay_ms", NUM_LONG, offsetof(config, drain_delay_ms), 0, MAX_DRAIN_DELAY_MS,
+     DEFAULT_DRAIN_DELAY_MS},
+    {"store", "max_pending", NUM_LONG, offsetof(config, store_max_pending), 1, MAX_MAX_PENDING,
+     DEFAULT_MAX_PENDING},
+    {"store", "max_size_mb", NUM_LONG, offsetof(config, store_max_size_mb), 0, MAX_STORE_SIZE_MB, 0},
     {NULL, "threads", NUM_INT, offsetof(config, threads), 0, MAX_THREADS, 0},
     {NULL, "body_limit", NUM_SIZE, offsetof(config, body_limit), 1, MAX_BODY_LIMIT, DEFAULT_BODY_LIMIT},
     {"close", "timeout_ms", NUM_LONG, offsetof(config, close_timeout_ms), 1, MAX_CLOSE_TIMEOUT_MS,
@@ -118,14 +122,15 @@ static const number_setting numbers[] = {
     {"resolve", "cache_ttl_s", NUM_LONG, offsetof(config, resolve_cache_ttl_s), 1, MAX_RESOLVE_CACHE_TTL_S,
      DEFAULT_RESOLVE_CACHE_TTL_S},
 };
-#define NNUMBERS (sizeof(numbers) / sizeof(numbers[0]))
+const size_t config_nnumbers = sizeof(config_numbers) / sizeof(config_numbers[0]);
 
-static const char *const top_keys[] = {"listen",   "threads", "body_limit",  "store",  "close",
-                                       "delivery", "resolve", "credentials", "routes", "log",
-                                       NULL};
+static const char *const top_keys[] = {"listen", "threads",  "body_limit", "store",
+                                       "close",  "delivery", "resolve",    "credentials",
+                                       "routes", "log",      "shutdown",   NULL};
 static const char *const log_keys[] = {"access", "level", NULL};
 static const char *const listen_keys[] = {"host", "port", NULL};
-static const char *const store_keys[] = {"path", NULL};
+static const char *const store_keys[] = {"path", "max_pending", "max_size_mb", NULL};
+static const char *const shutdown_keys[] = {"drain_delay_ms", NULL};
 static const char *const close_keys[] = {"base_url", "timeout_ms", NULL};
 static const char *const delivery_keys[] = {"workers", "retry_initial_ms", "retry_max_ms", "max_age_s", NULL};
 static const char *const resolve_keys[] = {"window_s", "attendee_window_s", "cache_ttl_s", NULL};
@@ -259,118 +264,18 @@ static int valid_name(const char *s)
     return 1;
 }
 
-/* Reads a whole file of at most max bytes. Returns malloc'ed bytes with a NUL
- * after them, or NULL with errno set (EFBIG when over max). */
-static char *read_small_file(const char *path, size_t max, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
-    char *buf = malloc(max + 2);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    int e = buf == NULL ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : n > max ? EFBIG : 0;
-    fclose(f);
-    if (e != 0) {
-        if (buf != NULL)
-            explicit_bzero(buf, n); /* it may have been a secret */
-        free(buf);
-        errno = e;
-        return NULL;
-    }
-    buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
-/* ---- secrets ---- */
-
-static char *resolve_env(const char *name, int *absent, char *err, size_t errlen)
-{
-    int ok = name[0] != '\0' && !isdigit((unsigned char)name[0]);
-    for (const char *p = name; ok && *p; p++)
-        ok = isalnum((unsigned char)*p) || *p == '_';
-    if (!ok) {
-        /* The name is not echoed: a malformed reference may be a pasted secret. */
-        snprintf(err, errlen, "\"env:\" needs a variable name of letters, digits and _");
-        return NULL;
-    }
-    const char *value = getenv(name);
-    if (value == NULL || value[0] == '\0') {
-        *absent = 1;
-        snprintf(err, errlen, "environment variable %s is %s", name, value ? "empty" : "not set");
-        return NULL;
-    }
-    char *copy = strdup(value);
-    if (copy == NULL)
-        snprintf(err, errlen, "out of memory");
-    return copy;
-}
-
-static char *resolve_file(const char *path, int *absent, char *err, size_t errlen)
-{
-    if (path[0] != '/') {
-        snprintf(err, errlen, "\"file:\" needs an absolute path");
-        return NULL;
-    }
-    size_t len = 0;
-    char *text = read_small_file(path, CONFIG_MAX_SECRET_BYTES, &len);
-    if (text == NULL) {
-        *absent = errno == ENOENT || errno == ENOTDIR;
-        if (*absent)
-            snprintf(err, errlen, "file %s does not exist", path);
-        else
-            snprintf(err, errlen, "file %s cannot be read: %s", path, strerror(errno));
-        return NULL;
-    }
-    /* Editors and `echo` add a final newline that is not part of the secret. */
-    if (len > 0 && text[len - 1] == '\n')
-        text[--len] = '\0';
-    if (len > 0 && text[len - 1] == '\r')
-        text[--len] = '\0';
-    const char *problem = memchr(text, '\0', len) != NULL ? "contains a NUL byte"
-                          : len == 0                      ? "is empty"
-                                                          : NULL;
-    if (problem != NULL) {
-        *absent = len == 0;
-        snprintf(err, errlen, "file %s %s", path, problem);
-        explicit_bzero(text, len);
-        free(text);
-        return NULL;
-    }
-    return text;
-}
-
-char *config_resolve_secret(const char *ref, int *absent, char *err, size_t errlen)
-{
-    *absent = 0;
-    if (ref != NULL && strncmp(ref, "env:", 4) == 0)
-        return resolve_env(ref + 4, absent, err, errlen);
-    if (ref != NULL && strncmp(ref, "file:", 5) == 0)
-        return resolve_file(ref + 5, absent, err, errlen);
-    snprintf(err, errlen, BAD_REFERENCE);
-    return NULL;
-}
-
 /* Resolves where.key's reference and registers the secret with the log. A
  * malformed reference is reported here; an absent one is the caller's call
  * (*absent set, the reason in why). */
 static char *resolve_reference(loader *ld, const char *ref, const char *where, const char *key, int *absent,
                                char *why, size_t whylen)
 {
-    char *secret = config_resolve_secret(ref, absent, why, whylen);
+    char *secret = secret_resolve(ref, absent, why, whylen);
     if (secret != NULL)
         log_register_secret(secret);
     else if (!*absent)
         fail(ld, where, key, "%s", why);
     return secret;
-}
-
-static void free_secret(char *secret)
-{
-    if (secret != NULL) {
-        explicit_bzero(secret, strlen(secret));
-        free(secret);
-    }
 }
 
 /* ---- settings ---- */
@@ -386,7 +291,7 @@ static void number_store(config *cfg, const number_setting *n, long v)
         *(size_t *)field = (size_t)v;
 }
 
-static long number_fetch(const config *cfg, const number_setting *n)
+long config_number_fetch(const config *cfg, const number_setting *n)
 {
     const char *field = (const char *)cfg + n->offset;
     if (n->type == NUM_INT)
@@ -400,8 +305,8 @@ static long number_fetch(const config *cfg, const number_setting *n)
  * their defaults (json_member of a non-object is NULL). */
 static void load_numbers(loader *ld, config *cfg, yajl_val root)
 {
-    for (size_t i = 0; i < NNUMBERS; i++) {
-        const number_setting *n = &numbers[i];
+    for (size_t i = 0; i < config_nnumbers; i++) {
+        const number_setting *n = &config_numbers[i];
         long v = n->dflt;
         set_long(ld, n->section ? json_member(root, n->section) : root, n->section, n->key, n->min, n->max,
                  &v);
@@ -502,6 +407,7 @@ static void load_settings(loader *ld, config *cfg, yajl_val root)
     cfg->store_path = xstrdup(ld, DEFAULT_STORE_PATH);
     cfg->close_base_url = xstrdup(ld, DEFAULT_BASE_URL);
     load_listen(ld, cfg, root);
+    get_section(ld, root, "shutdown", shutdown_keys);
     yajl_val store = get_section(ld, root, "store", store_keys);
     set_string(ld, store, "store", "path", &cfg->store_path);
     yajl_val close = get_section(ld, root, "close", close_keys);
@@ -566,9 +472,9 @@ static void load_oauth(loader *ld, config *cfg, credential *c, yajl_val obj, con
     absent |=
         load_credential_secret(ld, c, obj, at, "client_secret", &o->client_secret_ref, &o->client_secret) > 0;
     if (absent) {
-        free_secret(c->secret);
-        free_secret(o->refresh_token);
-        free_secret(o->client_secret);
+        secret_free(c->secret);
+        secret_free(o->refresh_token);
+        secret_free(o->client_secret);
         c->secret = o->refresh_token = o->client_secret = NULL;
     }
 }
@@ -723,7 +629,7 @@ static void load_route(loader *ld, config *cfg, size_t i, yajl_val obj)
         load_route_source(ld, r, obj, where, secret);
     else
         get_string(ld, obj, where, "source", 1);
-    free_secret(secret);
+    secret_free(secret);
 }
 
 static void load_routes(loader *ld, config *cfg, yajl_val root)
@@ -748,7 +654,7 @@ static void load_routes(loader *ld, config *cfg, yajl_val root)
 static yajl_val parse_config_file(loader *ld)
 {
     size_t len = 0;
-    char *text = read_small_file(ld->file, CONFIG_MAX_FILE_BYTES, &len);
+    char *text = secret_read_file(ld->file, CONFIG_MAX_FILE_BYTES, &len);
     if (text == NULL) {
         fail(ld, NULL, NULL, "cannot read: %s", strerror(errno));
         return NULL;
@@ -811,12 +717,12 @@ void config_free(config *cfg)
         credential *c = &cfg->credentials[i];
         free(c->name);
         free(c->secret_ref);
-        free_secret(c->secret);
+        secret_free(c->secret);
         free(c->oauth.refresh_token_ref);
-        free_secret(c->oauth.refresh_token);
+        secret_free(c->oauth.refresh_token);
         free(c->oauth.client_id);
         free(c->oauth.client_secret_ref);
-        free_secret(c->oauth.client_secret);
+        secret_free(c->oauth.client_secret);
         free(c->oauth.token_url);
     }
     free(cfg->credentials);
@@ -845,127 +751,4 @@ const credential *config_find_credential(const config *cfg, const char *name)
         if (cfg->credentials[i].name != NULL && strcmp(cfg->credentials[i].name, name) == 0)
             return &cfg->credentials[i];
     return NULL;
-}
-
-/* ---- printing ---- */
-
-static void gen_secret_ref(yajl_gen g, const char *key, const char *ref, int resolved)
-{
-    json_gen_str(g, key);
-    if (ref == NULL) {
-        yajl_gen_null(g);
-        return;
-    }
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, "ref", ref);
-    json_gen_str(g, "resolved");
-    yajl_gen_bool(g, resolved);
-    yajl_gen_map_close(g);
-}
-
-static void gen_numbers(yajl_gen g, const config *cfg, const char *section)
-{
-    for (size_t i = 0; i < NNUMBERS; i++) {
-        const char *s = numbers[i].section;
-        if (section == NULL ? s == NULL : s != NULL && strcmp(s, section) == 0)
-            json_gen_kv_int(g, numbers[i].key, number_fetch(cfg, &numbers[i]));
-    }
-}
-
-/* A section object: its one string setting, if any, then its numbers. */
-static void gen_section(yajl_gen g, const config *cfg, const char *section, const char *key,
-                        const char *value)
-{
-    json_gen_str(g, section);
-    yajl_gen_map_open(g);
-    if (key != NULL)
-        json_gen_kv_str(g, key, value);
-    gen_numbers(g, cfg, section);
-    yajl_gen_map_close(g);
-}
-
-static void gen_credential(yajl_gen g, const credential *c)
-{
-    json_gen_str(g, c->name);
-    yajl_gen_map_open(g);
-    if (c->kind == CREDENTIAL_OAUTH) {
-        const credential_oauth *o = &c->oauth;
-        json_gen_str(g, "oauth");
-        yajl_gen_map_open(g);
-        gen_secret_ref(g, "access_token", c->secret_ref, c->secret != NULL);
-        gen_secret_ref(g, "refresh_token", o->refresh_token_ref, o->refresh_token != NULL);
-        json_gen_kv_str(g, "client_id", o->client_id);
-        gen_secret_ref(g, "client_secret", o->client_secret_ref, o->client_secret != NULL);
-        json_gen_kv_str(g, "token_url", o->token_url);
-        yajl_gen_map_close(g);
-    } else {
-        gen_secret_ref(g, c->kind == CREDENTIAL_API_KEY ? "api_key" : "bearer_token", c->secret_ref,
-                       c->secret != NULL);
-    }
-    yajl_gen_map_close(g);
-}
-
-static void gen_route(yajl_gen g, const route *r)
-{
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, "name", r->name);
-    json_gen_kv_str(g, "source", r->source_name);
-    /* A route that loaded has resolved its secret; an absent one fails the load. */
-    gen_secret_ref(g, "secret", r->secret_ref, 1);
-    json_gen_kv_str(g, "credential", r->credential ? r->credential->name : NULL);
-    json_gen_str(g, "dry_run");
-    yajl_gen_bool(g, r->credential == NULL || r->credential->secret == NULL);
-    /* The rules are the file's own text; the count shows they all loaded. */
-    json_gen_kv_int(g, "rules", (long long)r->rules.count);
-    yajl_gen_map_close(g);
-}
-
-static void gen_config(yajl_gen g, const config *cfg)
-{
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, "path", cfg->path);
-    json_gen_str(g, "listen");
-    yajl_gen_array_open(g);
-    for (size_t i = 0; i < cfg->nlisteners; i++) {
-        yajl_gen_map_open(g);
-        json_gen_kv_str(g, "host", cfg->listeners[i].host);
-        json_gen_kv_int(g, "port", cfg->listeners[i].port);
-        yajl_gen_map_close(g);
-    }
-    yajl_gen_array_close(g);
-    gen_numbers(g, cfg, NULL);
-    gen_section(g, cfg, "store", "path", cfg->store_path);
-    gen_section(g, cfg, "close", "base_url", cfg->close_base_url);
-    gen_section(g, cfg, "delivery", NULL, NULL);
-    gen_section(g, cfg, "resolve", NULL, NULL);
-    json_gen_str(g, "credentials");
-    yajl_gen_map_open(g);
-    for (size_t i = 0; i < cfg->ncredentials; i++)
-        gen_credential(g, &cfg->credentials[i]);
-    yajl_gen_map_close(g);
-    json_gen_str(g, "routes");
-    yajl_gen_array_open(g);
-    for (size_t i = 0; i < cfg->nroutes; i++)
-        gen_route(g, &cfg->routes[i]);
-    yajl_gen_array_close(g);
-    yajl_gen_map_close(g);
-}
-
-void config_print(const config *cfg)
-{
-    yajl_gen g = json_gen_new();
-    if (g == NULL)
-        return;
-    yajl_gen_config(g, yajl_gen_beautify, 1);
-    gen_config(g, cfg);
-    size_t len;
-    char *text = json_gen_take(g, &len);
-    yajl_gen_free(g);
-    if (text != NULL) {
-        fwrite(text, 1, len, stdout);
-        if (len == 0 || text[len - 1] != '\n')
-            fputc('\n', stdout);
-        fflush(stdout);
-    }
-    free(text);
 }

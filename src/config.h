@@ -11,7 +11,8 @@
  *   "listen":      [{"host": "0.0.0.0", "port": 8080}]     (default 127.0.0.1:8080)
  *   "threads":     event-loop threads, 0 = one per core       (default 0)
  *   "body_limit":  max request body bytes                     (default 1048576)
- *   "store":       {"path": "closehook.db"}                   (default "closehook.db")
+ *   "store":       {"path": "closehook.db", "max_pending": 1000000, "max_size_mb": 0}
+ *   "shutdown":    {"drain_delay_ms": 2000}
  *   "close":       {"base_url": "https://api.close.com", "timeout_ms": 10000}
  *   "delivery":    {"workers": 2, "retry_initial_ms": 1000, "retry_max_ms": 300000,
  *                   "max_age_s": 259200}
@@ -91,6 +92,8 @@ typedef struct config {
     long resolve_attendee_window_s;
     long resolve_cache_ttl_s;
     long drain_delay_ms;    /* "shutdown.drain_delay_ms": serve on after SIGTERM */
+    long store_max_pending; /* "store.max_pending": 503 past this backlog */
+    long store_max_size_mb; /* "store.max_size_mb": 0 = no cap */
     int access_log;         /* "log.access": one line per HTTP answer */
     log_level log_level;    /* "log.level" */
     credential *credentials;
@@ -111,11 +114,5 @@ const credential *config_find_credential(const config *cfg, const char *name);
 /* Writes the effective config as JSON to stdout, secrets shown only by reference
  * ("env:NAME" plus whether it resolved), for `--print-config` and check-config. */
 void config_print(const config *cfg);
-
-/* Resolves "env:NAME" / "file:/path" (file contents with one trailing newline
- * stripped). Returns malloc'ed text; NULL with *absent=1 when the variable is
- * unset / the file missing; NULL with *absent=0 and err filled when the
- * reference is malformed (e.g. an inline secret). */
-char *config_resolve_secret(const char *ref, int *absent, char *err, size_t errlen);
 
 #endif

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "secret.h"
 #include "json.h"
 
 #define ERR_LEN 4096
@@ -393,11 +394,11 @@ Test(config, resolve_secret_file_strips_one_newline)
     int absent = -1;
     char err[256];
     write_file(&f, "file-secret\r\n");
-    char *s = config_resolve_secret("", &absent, err, sizeof(err));
+    char *s = secret_resolve("", &absent, err, sizeof(err));
     cr_assert_null(s);
     char ref[80];
     snprintf(ref, sizeof(ref), "file:%s", f.path);
-    s = config_resolve_secret(ref, &absent, err, sizeof(err));
+    s = secret_resolve(ref, &absent, err, sizeof(err));
     cr_assert_str_eq(s, "file-secret");
     cr_assert_eq(absent, 0);
     free(s);
@@ -405,12 +406,12 @@ Test(config, resolve_secret_file_strips_one_newline)
 
     write_file(&f, "two\n\n");
     snprintf(ref, sizeof(ref), "file:%s", f.path);
-    s = config_resolve_secret(ref, &absent, err, sizeof(err));
+    s = secret_resolve(ref, &absent, err, sizeof(err));
     cr_assert_str_eq(s, "two\n");
     free(s);
     drop_file(&f);
 
-    s = config_resolve_secret(ref, &absent, err, sizeof(err));
+    s = secret_resolve(ref, &absent, err, sizeof(err));
     cr_assert_null(s);
     cr_assert_eq(absent, 1);
     assert_has(err, "does not exist");
@@ -422,14 +423,14 @@ Test(config, resolve_secret_refuses_malformed_references)
     char err[256];
     const char *bad[] = {"sk_live_abcdef", "file:relative/path", "env:", "env:1BAD", "ENV:X", NULL};
     for (size_t i = 0; bad[i] != NULL; i++) {
-        cr_assert_null(config_resolve_secret(bad[i], &absent, err, sizeof(err)), "%s", bad[i]);
+        cr_assert_null(secret_resolve(bad[i], &absent, err, sizeof(err)), "%s", bad[i]);
         cr_assert_eq(absent, 0, "%s", bad[i]);
     }
-    cr_assert_null(config_resolve_secret("sk_live_abcdef", &absent, err, sizeof(err)));
+    cr_assert_null(secret_resolve("sk_live_abcdef", &absent, err, sizeof(err)));
     cr_assert_null(strstr(err, "sk_live"), "%s", err);
 
     setenv("CFGTEST_ENV", "from-env", 1);
-    char *s = config_resolve_secret("env:CFGTEST_ENV", &absent, err, sizeof(err));
+    char *s = secret_resolve("env:CFGTEST_ENV", &absent, err, sizeof(err));
     cr_assert_str_eq(s, "from-env");
     free(s);
 }
