@@ -97,6 +97,10 @@ typedef struct loader {
 /* 0: no cap on the store's size; else SQLite refuses writes past it (FULL),
  * the webhook gets 503, and nothing is half-written. */
 #define MAX_STORE_SIZE_MB (1024L * 1024)
+/* Delivered rows are the dedup memory: they must outlive every sender's
+ * retries (Zoom ~1.5 h, Graph 4 h, Calendly 24 h), so 72 h by default. */
+#define DEFAULT_DONE_RETENTION_S (72L * 3600)
+#define MAX_DONE_RETENTION_S (365L * 24 * 3600)
 
 const number_setting config_numbers[] = {
     {"shutdown", "drain_delay_ms", NUM_LONG, offsetof(config, drain_delay_ms), 0, MAX_DRAIN_DELAY_MS,
@@ -104,6 +108,8 @@ const number_setting config_numbers[] = {
     {"store", "max_pending", NUM_LONG, offsetof(config, store_max_pending), 1, MAX_MAX_PENDING,
      DEFAULT_MAX_PENDING},
     {"store", "max_size_mb", NUM_LONG, offsetof(config, store_max_size_mb), 0, MAX_STORE_SIZE_MB, 0},
+    {"store", "done_retention_s", NUM_LONG, offsetof(config, store_done_retention_s), 0, MAX_DONE_RETENTION_S,
+     DEFAULT_DONE_RETENTION_S},
     {NULL, "threads", NUM_INT, offsetof(config, threads), 0, MAX_THREADS, 0},
     {NULL, "body_limit", NUM_SIZE, offsetof(config, body_limit), 1, MAX_BODY_LIMIT, DEFAULT_BODY_LIMIT},
     {"close", "timeout_ms", NUM_LONG, offsetof(config, close_timeout_ms), 1, MAX_CLOSE_TIMEOUT_MS,
@@ -129,7 +135,7 @@ static const char *const top_keys[] = {"listen", "threads",  "body_limit", "stor
                                        "routes", "log",      "shutdown",   NULL};
 static const char *const log_keys[] = {"access", "level", NULL};
 static const char *const listen_keys[] = {"host", "port", NULL};
-static const char *const store_keys[] = {"path", "max_pending", "max_size_mb", NULL};
+static const char *const store_keys[] = {"path", "max_pending", "max_size_mb", "done_retention_s", NULL};
 static const char *const shutdown_keys[] = {"drain_delay_ms", NULL};
 static const char *const close_keys[] = {"base_url", "timeout_ms", NULL};
 static const char *const delivery_keys[] = {"workers", "retry_initial_ms", "retry_max_ms", "max_age_s", NULL};

@@ -11,7 +11,8 @@
  *   "listen":      [{"host": "0.0.0.0", "port": 8080}]     (default 127.0.0.1:8080)
  *   "threads":     event-loop threads, 0 = one per core       (default 0)
  *   "body_limit":  max request body bytes                     (default 1048576)
- *   "store":       {"path": "closehook.db", "max_pending": 1000000, "max_size_mb": 0}
+ *   "store":       {"path": "closehook.db", "max_pending": 1000000, "max_size_mb": 0,
+ *                   "done_retention_s": 259200}
  *   "shutdown":    {"drain_delay_ms": 2000}
  *   "close":       {"base_url": "https://api.close.com", "timeout_ms": 10000}
  *   "delivery":    {"workers": 2, "retry_initial_ms": 1000, "retry_max_ms": 300000,
@@ -94,6 +95,7 @@ typedef struct config {
     long drain_delay_ms;    /* "shutdown.drain_delay_ms": serve on after SIGTERM */
     long store_max_pending; /* "store.max_pending": 503 past this backlog */
     long store_max_size_mb; /* "store.max_size_mb": 0 = no cap */
+    long store_done_retention_s; /* "store.done_retention_s": dedup memory */
     int access_log;         /* "log.access": one line per HTTP answer */
     log_level log_level;    /* "log.level" */
     credential *credentials;

@@ -141,6 +141,10 @@ static int cmd_serve(int argc, char **argv)
         log_write(LOG_ERROR, "cannot open the store", "error", err, NULL);
         goto out;
     }
+    if (queue_set_limits(q, cfg->store_max_size_mb, cfg->store_done_retention_s) != 0) {
+        log_write(LOG_ERROR, "cannot cap the store's size", "store", cfg->store_path, NULL);
+        goto out;
+    }
     if (queue_recover_inflight(q) < 0)
         goto out;
     if ((srv = server_create(cfg, q, err, sizeof(err))) == NULL) {

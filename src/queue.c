@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static const char SCHEMA_SQL[] =
     "COMMIT;";
 
 /* Statements of the writer connection, used only by the writer thread. */
-enum { W_INSERT, W_FIND_DUP, W_DEPTH, W_COUNT };
+enum { W_INSERT, W_FIND_DUP, W_DEPTH, W_PRUNE, W_COUNT };
 static const char *const WRITER_SQL[W_COUNT] = {
     /* The upsert skips only a (route, dedup_key) conflict; any other constraint
      * still fails loudly. No row back means "duplicate". */
@@ -59,6 +60,10 @@ static const char *const WRITER_SQL[W_COUNT] = {
     /* Done rows are history, not depth; the other states are index range scans. */
     [W_DEPTH] = ("SELECT state, COUNT(*) FROM deliveries WHERE state IN ('pending', 'inflight', 'dead')"
                  " GROUP BY state"),
+    /* Delivered rows are kept only as dedup memory; bounded per run so a large
+     * backlog of history never stalls a group commit for long. */
+    [W_PRUNE] = "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE state = 'done'"
+                " AND created_at < ?1 LIMIT 10000)",
 };
 
 /* How often the writer publishes the queue depth gauges: often enough for a
@@ -76,7 +81,19 @@ static const char *const WRITER_SQL[W_COUNT] = {
 
 /* Statements of the claim/settle connection, used under q->store_lock. The
  * claim and list queries return the row columns in queue_row's order. */
-enum { R_CLAIM, R_NEXT_DUE, R_DONE, R_RETRY, R_DEAD, R_COUNTS, R_LIST_DEAD, R_REPLAY, R_COUNT };
+enum {
+    R_CLAIM,
+    R_NEXT_DUE,
+    R_DONE,
+    R_RETRY,
+    R_DEAD,
+    R_COUNTS,
+    R_LIST_DEAD,
+    R_GET,
+    R_REPLAY,
+    R_PURGE_DEAD,
+    R_COUNT
+};
 static const char *const READER_SQL[R_COUNT] = {
     [R_CLAIM] = "UPDATE deliveries SET state = 'inflight', attempts = attempts + 1"
                 " WHERE id = (SELECT d.id FROM deliveries d WHERE" CLAIMABLE
@@ -93,9 +110,15 @@ static const char *const READER_SQL[R_COUNT] = {
     [R_LIST_DEAD] = "SELECT id, route, credential, dedup_key, payload, attempts, created_at,"
                     " last_error FROM deliveries WHERE state = 'dead'"
                     " AND (?1 IS NULL OR route = ?1) ORDER BY id",
+    [R_GET] = "SELECT id, route, credential, dedup_key, payload, attempts, created_at, last_error, state"
+              " FROM deliveries WHERE id = ?1",
+    /* The dead-letter changes share one binding layout: ?1 id (0 = any), ?2
+     * route (NULL = any), ?3 a time. */
     [R_REPLAY] = "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?3,"
                  " last_error = NULL WHERE state = 'dead' AND (?1 = 0 OR id = ?1)"
                  " AND (?2 IS NULL OR route = ?2)",
+    [R_PURGE_DEAD] = "DELETE FROM deliveries WHERE state = 'dead' AND (?1 = 0 OR id = ?1)"
+                     " AND (?2 IS NULL OR route = ?2) AND created_at <= ?3",
 };
 
 struct queue {
@@ -112,6 +135,10 @@ struct queue {
     void *notify_arg;
     pthread_t writer;
     int64_t depth_published_ms;
+    /* pending + inflight at the last depth refresh, plus rows stored since:
+     * what backpressure compares with store.max_pending, with no SQL. */
+    atomic_long undelivered;
+    int64_t done_retention_ms; /* 0: keep delivered rows forever */
     sqlite3 *wdb;
     sqlite3_stmt *wstmt[W_COUNT];
 
@@ -237,6 +264,38 @@ static int prepare_all(queue *q, sqlite3 *db, const char *const *sql, sqlite3_st
         }
     }
     return 0;
+}
+
+static long page_size(sqlite3 *db)
+{
+    sqlite3_stmt *st = NULL;
+    long n = 0;
+    if (sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW)
+        n = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n > 0 ? n : 4096;
+}
+
+int queue_set_limits(queue *q, long max_size_mb, long done_retention_s)
+{
+    q->done_retention_ms = (int64_t)done_retention_s * 1000;
+    if (max_size_mb <= 0)
+        return 0;
+    /* SQLite then answers SQLITE_FULL past the cap, exactly as on a full disk:
+     * the batch is rolled back and its senders get 503. The cap is set on the
+     * writer's connection only (it is per connection): accepting stops, while
+     * delivery can still claim and settle rows, so the backlog drains and
+     * pruning frees the pages that new webhooks then reuse. */
+    long long pages = (long long)max_size_mb * 1024 * 1024 / page_size(q->wdb);
+    char sql[64];
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", pages);
+    return exec_sql(q->wdb, sql) == SQLITE_OK ? 0 : -1;
+}
+
+long queue_undelivered(queue *q)
+{
+    return atomic_load(&q->undelivered);
 }
 
 /* A row is inflight only while a worker of the serving process holds it; when
@@ -408,6 +467,7 @@ static long writer_store_batch(queue *q, queue_job *batch)
         writer_fail_batch(q, batch, "commit", rc);
         return 0;
     }
+    atomic_fetch_add(&q->undelivered, stored);
     return stored;
 }
 
@@ -444,6 +504,15 @@ static void writer_publish_depth(queue *q)
             dead = n;
     }
     sqlite3_reset(st);
+    atomic_store(&q->undelivered, pending + inflight);
+    if (q->done_retention_ms > 0) {
+        sqlite3_stmt *prune = q->wstmt[W_PRUNE];
+        sqlite3_bind_int64(prune, 1, now - q->done_retention_ms);
+        if (sqlite3_step(prune) != SQLITE_DONE)
+            log_write(LOG_WARN, "queue: pruning delivered rows failed", "error", sqlite3_errmsg(q->wdb),
+                      NULL);
+        sqlite3_reset(prune);
+    }
     metrics_set("closehook_queue_rows", (double)pending, METRIC_LABELS("pending"));
     metrics_set("closehook_queue_rows", (double)inflight, METRIC_LABELS("inflight"));
     metrics_set("closehook_queue_rows", (double)dead, METRIC_LABELS("dead"));
@@ -751,18 +820,68 @@ int queue_list_dead(queue *q, const char *route, queue_row_fn fn, void *arg)
     return ok && rc == SQLITE_DONE ? 0 : -1;
 }
 
-long queue_replay(queue *q, int64_t id, const char *route)
+/* The names the schema's CHECK allows, as static text for callers. */
+static const char *state_name(const unsigned char *text)
+{
+    static const char *const names[] = {"pending", "inflight", "done", "dead"};
+    for (size_t i = 0; text != NULL && i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp((const char *)text, names[i]) == 0)
+            return names[i];
+    return "unknown";
+}
+
+int queue_get(queue *q, int64_t id, queue_row *row, const char **state, char **last_error)
+{
+    memset(row, 0, sizeof(*row));
+    *state = NULL;
+    *last_error = NULL;
+    pthread_mutex_lock(&q->store_lock);
+    sqlite3_stmt *st = q->rstmt[R_GET];
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st), found = rc == SQLITE_ROW, ok = 1;
+    if (found) {
+        *last_error = column_dup(st, 7);
+        *state = state_name(sqlite3_column_text(st, 8));
+        ok = row_from_stmt(st, row) == 0 && (*last_error || sqlite3_column_type(st, 7) == SQLITE_NULL);
+        rc = sqlite3_step(st); /* id is the key: at most one row */
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        store_error(q, "get");
+    pthread_mutex_unlock(&q->store_lock);
+    if (rc == SQLITE_DONE && ok)
+        return found;
+    queue_row_clear(row);
+    free(*last_error);
+    *last_error = NULL;
+    *state = NULL;
+    return -1;
+}
+
+/* Runs R_REPLAY or R_PURGE_DEAD; returns the rows changed, or -1. */
+static long dead_rows_change(queue *q, int which, int64_t id, const char *route, int64_t when_ms,
+                             const char *op)
 {
     pthread_mutex_lock(&q->store_lock);
-    sqlite3_stmt *st = q->rstmt[R_REPLAY];
+    sqlite3_stmt *st = q->rstmt[which];
     sqlite3_bind_int64(st, 1, id);
     bind_text(st, 2, route);
-    sqlite3_bind_int64(st, 3, queue_now_ms());
+    sqlite3_bind_int64(st, 3, when_ms);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     long changed = rc == SQLITE_DONE ? (long)sqlite3_changes(q->rdb) : -1;
     if (rc != SQLITE_DONE)
-        store_error(q, "replay");
+        store_error(q, op);
     pthread_mutex_unlock(&q->store_lock);
     return changed;
+}
+
+long queue_replay(queue *q, int64_t id, const char *route)
+{
+    return dead_rows_change(q, R_REPLAY, id, route, queue_now_ms(), "replay");
+}
+
+long queue_purge_dead(queue *q, int64_t older_than_ms, const char *route)
+{
+    return dead_rows_change(q, R_PURGE_DEAD, 0, route, queue_now_ms() - older_than_ms, "purge_dead");
 }

@@ -60,6 +60,17 @@ typedef struct queue_counts {
 
 /* Opens (creating) the store and starts the writer thread. NULL with err. */
 queue *queue_open(const char *path, char *err, size_t errlen);
+/* Caps the store at max_size_mb (0: no cap; past it, writes fail as on a full
+ * disk and submissions come back QUEUE_FAILED) and keeps delivered rows, the
+ * dedup memory, for done_retention_s (0: forever). Call right after open.
+ * Returns 0, or -1 when the cap could not be set. */
+int queue_set_limits(queue *q, long max_size_mb, long done_retention_s);
+
+/* Rows not yet delivered (pending + inflight), as of the last refresh (at most
+ * a second old) plus rows stored since; cheap, for backpressure checks on an
+ * event loop. */
+long queue_undelivered(queue *q);
+
 /* Rows left inflight by a previous process -> pending. Only the serving process
  * calls it, before starting delivery (a dlq tool beside a running daemon must
  * not). Returns the rows changed, or -1. */
@@ -97,5 +108,14 @@ typedef void (*queue_row_fn)(const queue_row *row, const char *last_error, void 
 int queue_list_dead(queue *q, const char *route, queue_row_fn fn, void *arg);
 /* Dead -> pending, due now, attempts reset. Returns rows changed or -1. */
 long queue_replay(queue *q, int64_t id /* 0 = all */, const char *route);
+/* One row by id, whatever its state (`dlq show`): 1 with *row filled (free
+ * with queue_row_clear), *state one of "pending", "inflight", "done", "dead"
+ * (static text) and *last_error malloc'ed (NULL when none; the caller frees);
+ * 0 when there is no such row; -1 on a store error. */
+int queue_get(queue *q, int64_t id, queue_row *row, const char **state, char **last_error);
+/* Deletes dead rows accepted at least older_than_ms ago (0: every dead row;
+ * route NULL = all routes). Their dedup keys go with them, so a sender's late
+ * retry of one is accepted anew. Returns rows deleted or -1. */
+long queue_purge_dead(queue *q, int64_t older_than_ms, const char *route);
 
 #endif

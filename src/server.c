@@ -282,8 +282,11 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
         answer_method_not_allowed(req, "POST");
         return 0;
     }
-    if (atomic_load(&srv->stopping)) {
-        answer_unavailable(req, "shutting down");
+    /* Backpressure: past the high-water mark, a 503 with Retry-After is
+     * honest; accepting what we may never deliver in time is not. */
+    if (queue_undelivered(srv->q) >= srv->cfg->store_max_pending) {
+        metrics_inc("closehook_webhooks_total", METRIC_LABELS(rt->name, "refused_backlog"));
+        answer_unavailable(req, "the delivery backlog is over store.max_pending; retry later");
         return 0;
     }
     const char *body = req->entity.base ? req->entity.base : "";

@@ -626,3 +626,97 @@ Test(queue, dead_row_does_not_hold_back_the_rows_behind_it)
     queue_row_clear(&r);
     queue_close(q);
 }
+
+Test(queue, get_shows_one_row_in_any_state_with_its_error)
+{
+    queue *q = open_store();
+    int64_t before = now_ms();
+    int64_t dead = make_dead(q, "zoom", "e1", "404 {\"error\": \"Not found.\"}");
+    int64_t pending = submit(q, "calendly", "e2", QUEUE_ACCEPTED);
+
+    queue_row row;
+    const char *state = NULL;
+    char *error = NULL;
+    cr_assert_eq(queue_get(q, dead, &row, &state, &error), 1);
+    cr_expect_eq(row.id, dead);
+    cr_expect_str_eq(row.route, "zoom");
+    cr_expect_str_eq(row.credential, "cred-main");
+    cr_expect_str_eq(row.dedup_key, "e1");
+    cr_expect_str_eq(row.payload, "{\"outcome_id\":\"outcome_1\"}");
+    cr_expect_eq(row.attempts, 1);
+    cr_expect_geq(row.created_at, before);
+    cr_expect_str_eq(state, "dead");
+    cr_assert_not_null(error);
+    cr_expect_str_eq(error, "404 {\"error\": \"Not found.\"}");
+    queue_row_clear(&row);
+    free(error);
+
+    cr_assert_eq(queue_get(q, pending, &row, &state, &error), 1);
+    cr_expect_str_eq(state, "pending");
+    cr_expect_null(error, "a row that never failed has no error");
+    cr_expect_eq(row.attempts, 0);
+    queue_row_clear(&row);
+
+    cr_expect_eq(queue_get(q, pending + 100, &row, &state, &error), 0, "no such row");
+    cr_expect_null(row.route);
+    cr_expect_null(error);
+    queue_close(q);
+}
+
+Test(queue, purge_deletes_only_dead_rows_old_enough)
+{
+    queue *q = open_store();
+    int64_t a = make_dead(q, "zoom", "e1", "422");
+    make_dead(q, "calendly", "e2", "400");
+    int64_t pending = submit(q, "zoom", "e3", QUEUE_ACCEPTED);
+
+    const int64_t hour_ms = 3600 * 1000;
+    cr_expect_eq(queue_purge_dead(q, hour_ms, NULL), 0, "both dead rows are younger than an hour");
+    cr_expect_eq(counts(q).dead, 2);
+    cr_expect_eq(queue_purge_dead(q, 0, "calendly"), 1);
+    cr_expect_eq(counts(q).dead, 1);
+    cr_expect_eq(queue_purge_dead(q, 0, NULL), 1);
+    queue_counts c = counts(q);
+    cr_expect_eq(c.dead, 0);
+    cr_expect_eq(c.pending, 1, "a pending row is never purged");
+
+    queue_row row;
+    const char *state;
+    char *error;
+    cr_expect_eq(queue_get(q, a, &row, &state, &error), 0, "the purged row is gone");
+    cr_expect_eq(queue_get(q, pending, &row, &state, &error), 1);
+    queue_row_clear(&row);
+    free(error);
+    /* The purged row's dedup key went with it: the sender's retry is new. */
+    int64_t again = submit(q, "zoom", "e1", QUEUE_ACCEPTED);
+    cr_expect_gt(again, pending);
+    queue_close(q);
+}
+
+Test(queue, capped_store_refuses_new_jobs_but_still_delivers)
+{
+    queue *q = open_store();
+    cr_assert_eq(queue_set_limits(q, 1, 0), 0);
+    static char payload[20001];
+    memset(payload, 'p', sizeof(payload) - 1);
+    int accepted = 0;
+    queue_result last = QUEUE_ACCEPTED;
+    for (int i = 0; i < 200 && last == QUEUE_ACCEPTED; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "evt-%d", i);
+        queue_job job = make_job("generic", key, payload);
+        last = queue_submit_wait(q, &job);
+        accepted += last == QUEUE_ACCEPTED;
+        if (last == QUEUE_FAILED)
+            cr_expect(strstr(job.error, "full") != NULL, "%s", job.error);
+    }
+    cr_assert_eq(last, QUEUE_FAILED, "a 1 MiB store never filled");
+    cr_expect_eq(queue_undelivered(q), accepted, "only what was stored counts");
+    cr_expect_eq(counts(q).pending, accepted, "a failed batch leaves nothing behind");
+    queue_row row;
+    int64_t next_due;
+    cr_assert_eq(queue_claim(q, now_ms(), &row, &next_due), 1, "delivery still claims");
+    cr_expect_eq(queue_mark_done(q, row.id), 0, "and settles");
+    queue_row_clear(&row);
+    queue_close(q);
+}
