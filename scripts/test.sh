@@ -23,9 +23,10 @@ cmake --build build-asan -j"$jobs"
 # Criterion runs each test in a forked child, and a sanitizer report there does
 # not always fail the test, so the whole output is also searched for reports.
 log=build-asan/ctest-asan.log
+supp="$(pwd)/tests/lsan.supp"
 set +e
 (cd build-asan && ASAN_OPTIONS=halt_on_error=1:detect_leaks=1 \
-   LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
+   LSAN_OPTIONS=suppressions="$supp" \
    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest -V -j"$jobs") >"$log" 2>&1
 rc=$?
 set -e
