@@ -177,16 +177,34 @@ static void route_labels(const config *cfg, h2o_req_t *req, const char **route_n
     }
 }
 
+netaddr answer_client(h2o_req_t *req, const config *cfg)
+{
+    struct sockaddr_storage ss;
+    netaddr peer;
+    memset(&peer, 0, sizeof(peer));
+    if (req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&ss) == 0 ||
+        netaddr_from_sockaddr((struct sockaddr *)&ss, &peer) != 0)
+        return peer;
+    ssize_t f = h2o_find_header_by_str(&req->headers, H2O_STRLIT("forwarded"), -1);
+    ssize_t x = h2o_find_header(&req->headers, H2O_TOKEN_X_FORWARDED_FOR, -1);
+    return netaddr_client(&peer, &cfg->trusted_proxies, f >= 0 ? req->headers.entries[f].value.base : NULL,
+                          f >= 0 ? req->headers.entries[f].value.len : 0,
+                          x >= 0 ? req->headers.entries[x].value.base : NULL,
+                          x >= 0 ? req->headers.entries[x].value.len : 0);
+}
+
 typedef struct answer_filter {
     h2o_filter_t super;
-    const config *cfg;
+    const config *(*current)(void *arg);
+    void *arg;
 } answer_filter;
 
 /* Runs for every answer, ours and h2o's: echoes the request id, counts it,
  * writes the access log line, and gives h2o's own errors our JSON shape. */
 static void answer_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
-    const config *cfg = ((answer_filter *)self)->cfg;
+    answer_filter *filter = (answer_filter *)self;
+    const config *cfg = filter->current(filter->arg);
     h2o_iovec_t id = answer_request_id(req);
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("x-request-id"), 0, NULL, id.base,
                           id.len);
@@ -207,8 +225,11 @@ static void answer_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostr
         size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
         char *path = strndup(req->path.base ? req->path.base : "", req->path.base ? plen : 0);
         char *method = strndup(req->method.base ? req->method.base : "", req->method.len);
-        log_write(LOG_INFO, "access", "request_id", rid, "method", method, "path", path, "route", route,
-                  "status", status, "duration_ms", ms, NULL);
+        netaddr client = answer_client(req, cfg);
+        char client_text[64];
+        netaddr_format(&client, client_text, sizeof(client_text));
+        log_write(LOG_INFO, "access", "request_id", rid, "client", client_text, "method", method, "path",
+                  path, "route", route, "status", status, "duration_ms", ms, NULL);
         free(path);
         free(method);
     }
@@ -238,9 +259,10 @@ static void answer_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostr
     h2o_setup_next_ostream(req, slot);
 }
 
-void answer_register_filter(h2o_pathconf_t *pathconf, const config *cfg)
+void answer_register_filter(h2o_pathconf_t *pathconf, const config *(*current)(void *arg), void *arg)
 {
     answer_filter *f = (answer_filter *)h2o_create_filter(pathconf, sizeof(answer_filter));
     f->super.on_setup_ostream = answer_on_setup_ostream;
-    f->cfg = cfg;
+    f->current = current;
+    f->arg = arg;
 }

@@ -9,6 +9,7 @@
 #include <h2o.h>
 
 #include "config.h"
+#include "netaddr.h"
 
 /* Seconds a sender (or the load balancer) is told to wait when we cannot keep
  * what it sends; short, because a restart or a drained node recovers quickly. */
@@ -32,7 +33,12 @@ void answer_method_not_allowed(h2o_req_t *req, const char *allow);
  * random one; the same for the whole request. NUL-terminated, in req->pool. */
 h2o_iovec_t answer_request_id(h2o_req_t *req);
 
-/* Installs the per-answer filter on a path (call for "/" and the fallback). */
-void answer_register_filter(h2o_pathconf_t *pathconf, const config *cfg);
+/* The client that sent req: the TCP peer, or, when the peer is one of
+ * cfg->trusted_proxies, the address it forwarded (netaddr_client). */
+netaddr answer_client(h2o_req_t *req, const config *cfg);
+
+/* Installs the per-answer filter on a path (call for "/" and the fallback);
+ * current(arg) gives the config in force for each answer (it may be reloaded). */
+void answer_register_filter(h2o_pathconf_t *pathconf, const config *(*current)(void *arg), void *arg);
 
 #endif

@@ -4,12 +4,14 @@
 #include "close_client.h"
 
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "json.h"
+#include "metrics.h"
 
 #ifndef CLOSEHOOK_VERSION
 #define CLOSEHOOK_VERSION "dev"
@@ -24,12 +26,19 @@
 #define CLOSE_CONNECT_TIMEOUT_MS 5000L
 
 #define CLOSE_MEETING_PATH "/api/v1/activity/meeting/"
+/* A list query with this filter is Meeting Search (close-api.md). */
+#define CLOSE_SEARCH_PARAM "provider_calendar_event_id="
+/* Header values we copy out of libcurl (which keeps each only until the next
+ * lookup); Close's rate-limit values are a few dozen bytes. */
+#define CLOSE_HEADER_MAX 256
 
 struct close_client {
     CURL *curl;
     char *base_url;
     long timeout_ms;
-    oauth *oauth; /* borrowed */
+    oauth *oauth;   /* borrowed */
+    rate_limit *rl; /* borrowed; NULL: unpaced */
+    int booked[2];  /* per rate_limit_group: the next request redeems a booking */
 };
 
 /* What goes on the wire as auth: the form and the secret text. */
@@ -44,6 +53,9 @@ typedef struct http_request {
     const char *method;
     const char *content_type;
     const char *body;
+    const char *kind;       /* the duration histogram's label */
+    const char *cred;       /* the credential paced; NULL: not paced */
+    rate_limit_group group; /* Close's endpoint group, roughly: reads or writes */
 } http_request;
 
 typedef struct body_buf {
@@ -70,6 +82,16 @@ close_client *close_client_new(const char *base_url, long timeout_ms)
 void close_client_set_oauth(close_client *c, oauth *o)
 {
     c->oauth = o;
+}
+
+void close_client_set_rate_limit(close_client *c, rate_limit *rl)
+{
+    c->rl = rl;
+}
+
+void close_client_set_booked(close_client *c, rate_limit_group g, int booked)
+{
+    c->booked[g] = booked;
 }
 
 void close_client_free(close_client *c)
@@ -135,19 +157,42 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* Copies the answer's first `name` header into out (libcurl's copy lives
+ * only until the next lookup); NULL when there is none. */
+static const char *header_copy(CURL *curl, const char *name, char *out, size_t len)
+{
+    struct curl_header *h = NULL;
+    if (curl_easy_header(curl, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL)
+        return NULL;
+    snprintf(out, len, "%s", h->value);
+    return out;
+}
+
 /* Retry-After in seconds, or as an HTTP date (RFC 9110 allows both). */
 static double retry_after_header(CURL *curl)
 {
-    struct curl_header *h = NULL;
-    if (curl_easy_header(curl, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL)
+    char buf[CLOSE_HEADER_MAX];
+    const char *value = header_copy(curl, "Retry-After", buf, sizeof(buf));
+    if (value == NULL)
         return 0;
     char *end = NULL;
-    double v = strtod(h->value, &end);
-    if (end != h->value && v > 0)
+    double v = strtod(value, &end);
+    if (end != value && v > 0)
         return v;
-    time_t when = curl_getdate(h->value, NULL);
+    time_t when = curl_getdate(value, NULL);
     time_t now = time(NULL);
     return when > now ? (double)(when - now) : 0;
+}
+
+/* Close's budget for this answer's endpoint group, in either header form. */
+static void rate_limit_headers(CURL *curl, rate_limit_info *out)
+{
+    char combined[CLOSE_HEADER_MAX], limit[CLOSE_HEADER_MAX], remaining[CLOSE_HEADER_MAX],
+        reset[CLOSE_HEADER_MAX];
+    rate_limit_parse(header_copy(curl, "RateLimit", combined, sizeof(combined)),
+                     header_copy(curl, "RateLimit-Limit", limit, sizeof(limit)),
+                     header_copy(curl, "RateLimit-Remaining", remaining, sizeof(remaining)),
+                     header_copy(curl, "RateLimit-Reset", reset, sizeof(reset)), out);
 }
 
 /* A 429's JSON body says how long the rate window has left: error.rate_reset. */
@@ -202,9 +247,8 @@ static void set_common(close_client *c, const char *url, const auth *a, body_buf
 }
 
 /* Runs one request and fills res. */
-static close_class perform(close_client *c, const auth *a, const http_request *rq, close_response *res)
+static close_class exchange(close_client *c, const auth *a, const http_request *rq, close_response *res)
 {
-    memset(res, 0, sizeof(*res));
     body_buf buf = {0};
     char errbuf[CURL_ERROR_SIZE] = "";
     set_common(c, rq->url, a, &buf, errbuf);
@@ -243,12 +287,61 @@ static close_class perform(close_client *c, const auth *a, const http_request *r
     res->body = buf.data;
     res->body_len = buf.len;
     res->retry_after_s = retry_after_header(c->curl);
+    rate_limit_headers(c->curl, &res->ratelimit);
     if (res->status == 429) {
         double reset = rate_reset_body(res);
         if (reset > res->retry_after_s)
             res->retry_after_s = reset;
     }
     return close_classify(res->status);
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* Waits for the credential's slot. 0 to send, or -1 with res filled as a
+ * paced non-answer when the wait is too long to sleep through here. */
+static int pace(close_client *c, const http_request *rq, close_response *res)
+{
+    if (c->rl == NULL || rq->cred == NULL)
+        return 0;
+    double now = rate_limit_now(), wait;
+    if (c->booked[rq->group]) {
+        c->booked[rq->group] = 0;
+        wait = rate_limit_redeem(c->rl, rq->cred, rq->group, now, RATE_LIMIT_SLEEP_MAX_S);
+    } else {
+        wait = rate_limit_acquire(c->rl, rq->cred, rq->group, now, RATE_LIMIT_SLEEP_MAX_S);
+    }
+    if (wait > RATE_LIMIT_SLEEP_MAX_S) {
+        res->paced = 1;
+        res->retry_after_s = wait;
+        snprintf(res->err, sizeof(res->err),
+                 "not sent: credential \"%.64s\" waits %.1f s for Close's rate limit", rq->cred, wait);
+        return -1;
+    }
+    if (wait > 0)
+        sleep_s(wait);
+    return 0;
+}
+
+/* One request: its slot, the exchange, then what Close said about the budget
+ * (also after no answer at all, which gives the slot back). */
+static close_class perform(close_client *c, const auth *a, const http_request *rq, close_response *res)
+{
+    memset(res, 0, sizeof(*res));
+    if (pace(c, rq, res) != 0)
+        return CLOSE_TRANSIENT;
+    double start = rate_limit_now();
+    close_class cls = exchange(c, a, rq, res);
+    double end = rate_limit_now();
+    metrics_observe("closehook_close_request_duration_seconds", end - start, METRIC_LABELS(rq->kind));
+    if (c->rl != NULL && rq->cred != NULL)
+        rate_limit_observe(c->rl, rq->cred, rq->group, end, res->status, &res->ratelimit, res->retry_after_s);
+    return cls;
 }
 
 /* {base}/api/v1/activity/meeting/{escaped id}/{?query}. The id is escaped
@@ -307,6 +400,16 @@ static close_class perform_as(close_client *c, const credential *cred, const htt
     return perform(c, &a, rq, res);
 }
 
+/* The duration histogram's kind for a meeting call. */
+static const char *request_kind(const char *activity_id, const char *query, const char *body_json)
+{
+    if (body_json != NULL)
+        return "put";
+    if (activity_id != NULL)
+        return "get";
+    return query != NULL && strstr(query, CLOSE_SEARCH_PARAM) != NULL ? "search" : "list";
+}
+
 /* Shared by the three meeting calls: build the URL, then perform. */
 static close_class request(close_client *c, const credential *cred, const char *activity_id,
                            const char *query, const char *body_json, close_response *res)
@@ -317,7 +420,13 @@ static close_class request(close_client *c, const credential *cred, const char *
         snprintf(res->err, sizeof(res->err), "out of memory");
         return CLOSE_TRANSIENT;
     }
-    http_request rq = {url, body_json ? "PUT" : "GET", "application/json", body_json};
+    http_request rq = {.url = url,
+                       .method = body_json ? "PUT" : "GET",
+                       .content_type = "application/json",
+                       .body = body_json,
+                       .kind = request_kind(activity_id, query, body_json),
+                       .cred = cred ? cred->name : NULL,
+                       .group = body_json ? RATE_LIMIT_WRITE : RATE_LIMIT_READ};
     close_class cls = perform_as(c, cred, &rq, res);
     free(url);
     return cls;
@@ -325,7 +434,12 @@ static close_class request(close_client *c, const credential *cred, const char *
 
 close_class close_client_post_form(close_client *c, const char *url, const char *form, close_response *res)
 {
-    http_request rq = {url, "POST", "application/x-www-form-urlencoded", form};
+    /* The token endpoint is not a meeting endpoint group: no credential pacing. */
+    http_request rq = {.url = url,
+                       .method = "POST",
+                       .content_type = "application/x-www-form-urlencoded",
+                       .body = form,
+                       .kind = "token"};
     return perform(c, NULL, &rq, res);
 }
 

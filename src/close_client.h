@@ -10,7 +10,16 @@
  * and err "oauth refresh failed: …" (CLOSE_PERMANENT when the grant was
  * refused, CLOSE_TRANSIENT when the token endpoint was unreachable). Every
  * request carries "User-Agent: closehook/<version>". Secrets never reach an
- * error message. */
+ * error message.
+ * Pacing: with a shared rate_limit (close_client_set_rate_limit), every
+ * request made for a credential first waits its slot (short waits are slept
+ * here, on the calling thread) and every answer reports Close's RateLimit
+ * headers back to it. A credential that must wait longer than
+ * RATE_LIMIT_SLEEP_MAX_S is not asked at all: the call answers status 0,
+ * paced = 1 and retry_after_s = the wait (CLOSE_TRANSIENT), and the caller
+ * should try again after that, without counting it as Close's failure.
+ * Each request's duration is recorded in
+ * closehook_close_request_duration_seconds{kind}. */
 #ifndef CLOSEHOOK_CLOSE_CLIENT_H
 #define CLOSEHOOK_CLOSE_CLIENT_H
 
@@ -18,6 +27,7 @@
 
 #include "config.h"
 #include "oauth.h"
+#include "rate_limit.h"
 
 typedef struct close_client close_client;
 
@@ -28,11 +38,14 @@ typedef enum {
 } close_class;
 
 typedef struct close_response {
-    long status;       /* HTTP status; 0 when no answer came (err says why) */
-    char *body;        /* malloc'ed, NUL-terminated; may be NULL */
+    long status; /* HTTP status; 0 when no answer came (err says why) */
+    char *body;  /* malloc'ed, NUL-terminated; may be NULL */
     size_t body_len;
-    double retry_after_s; /* from a 429's body rate_reset or Retry-After; 0 if none */
-    char err[256];     /* transport error text when status == 0 */
+    double retry_after_s;      /* from a 429's body rate_reset or Retry-After; 0 if none;
+                                  when paced, how long the credential must wait */
+    rate_limit_info ratelimit; /* the answer's RateLimit headers (present = 0 if none) */
+    int paced;                 /* 1: not sent, the credential's rate limit says wait */
+    char err[256];             /* transport error text when status == 0 */
 } close_response;
 
 close_client *close_client_new(const char *base_url, long timeout_ms);
@@ -41,6 +54,15 @@ void close_client_free(close_client *c);
 /* The registry OAuth credentials take their tokens from (borrowed; shared by
  * every worker's client). Without one, OAuth requests fail permanently. */
 void close_client_set_oauth(close_client *c, oauth *o);
+
+/* The shaper every worker's client shares (borrowed). Without one, requests
+ * go out unpaced (tools, tests). */
+void close_client_set_rate_limit(close_client *c, rate_limit *rl);
+
+/* The next request of group g redeems a slot the caller booked
+ * (rate_limit_book) instead of queueing for a new one; booked = 0 withdraws
+ * it (the row ended without that request). */
+void close_client_set_booked(close_client *c, rate_limit_group g, int booked);
 
 /* PUT {base}/api/v1/activity/meeting/{id}/ with body_json. Returns the class. */
 close_class close_client_put_meeting(close_client *c, const credential *cred, const char *activity_id,

@@ -130,13 +130,15 @@ const number_setting config_numbers[] = {
 };
 const size_t config_nnumbers = sizeof(config_numbers) / sizeof(config_numbers[0]);
 
-static const char *const top_keys[] = {"listen", "threads",  "body_limit", "store",
-                                       "close",  "delivery", "resolve",    "credentials",
-                                       "routes", "log",      "shutdown",   NULL};
+static const char *const top_keys[] = {"listen",   "threads", "body_limit",      "store",  "close",
+                                       "delivery", "resolve", "credentials",     "routes", "log",
+                                       "shutdown", "admin",   "trusted_proxies", NULL};
 static const char *const log_keys[] = {"access", "level", NULL};
-static const char *const listen_keys[] = {"host", "port", NULL};
+static const char *const listen_keys[] = {"host", "port", "tls", NULL};
+static const char *const tls_keys[] = {"cert", "key", NULL};
 static const char *const store_keys[] = {"path", "max_pending", "max_size_mb", "done_retention_s", NULL};
 static const char *const shutdown_keys[] = {"drain_delay_ms", NULL};
+static const char *const admin_keys[] = {"listen", "token", NULL};
 static const char *const close_keys[] = {"base_url", "timeout_ms", NULL};
 static const char *const delivery_keys[] = {"workers", "retry_initial_ms", "retry_max_ms", "max_age_s", NULL};
 static const char *const resolve_keys[] = {"window_s", "attendee_window_s", "cache_ttl_s", NULL};
@@ -344,6 +346,27 @@ static void load_listener(loader *ld, yajl_val obj, const char *where, config_li
         fail(ld, where, "port", "required");
     set_long(ld, obj, where, "port", 1, 65535, &port);
     l->port = (int)port;
+    /* "tls": {"cert": PEM chain file, "key": PEM key file}: checked for being
+     * readable here; the server loads them (and again on SIGHUP). */
+    yajl_val tls = json_member(obj, "tls");
+    if (tls == NULL)
+        return;
+    char at[64];
+    snprintf(at, sizeof(at), "%s.tls", where);
+    if (!YAJL_IS_OBJECT(tls)) {
+        fail(ld, at, NULL, "must be an object {\"cert\", \"key\"}");
+        return;
+    }
+    check_keys(ld, tls, at, tls_keys);
+    const char *cert = get_string(ld, tls, at, "cert", 1), *key = get_string(ld, tls, at, "key", 1);
+    if (cert != NULL && access(cert, R_OK) != 0)
+        fail(ld, at, "cert", "cannot read %s: %s", cert, strerror(errno));
+    if (key != NULL && access(key, R_OK) != 0)
+        fail(ld, at, "key", "cannot read %s: %s", key, strerror(errno));
+    if (cert != NULL && key != NULL) {
+        l->tls_cert = xstrdup(ld, cert);
+        l->tls_key = xstrdup(ld, key);
+    }
 }
 
 static void load_listen(loader *ld, config *cfg, yajl_val root)
@@ -408,6 +431,38 @@ static void load_log(loader *ld, config *cfg, yajl_val root)
     fail(ld, "log", "level", "must be \"debug\", \"info\", \"warn\" or \"error\"");
 }
 
+/* The admin token guards replay and purge; 16 characters is the least that
+ * stays unguessable online (a random alphanumeric one carries ~95 bits). */
+#define ADMIN_TOKEN_MIN 16
+
+/* "admin": the dead-letter API (admin.h), off when the section is absent. On,
+ * it needs a listener of its own and a token that resolves now: an absent
+ * token must not mean an open admin port. */
+static void load_admin(loader *ld, config *cfg, yajl_val root)
+{
+    yajl_val section = get_section(ld, root, "admin", admin_keys);
+    if (section == NULL)
+        return;
+    yajl_val listen = json_member(section, "listen");
+    if (listen == NULL)
+        fail(ld, "admin", "listen", "required");
+    else
+        load_listener(ld, listen, "admin.listen", &cfg->admin_listener);
+    for (size_t i = 0; listen != NULL && i < cfg->nlisteners; i++)
+        if (cfg->listeners[i].port == cfg->admin_listener.port)
+            fail(ld, "admin.listen", "port", "%d is a webhook listener's port too", cfg->admin_listener.port);
+    const char *ref = get_string(ld, section, "admin", "token", 1);
+    if (ref == NULL || (cfg->admin_token_ref = xstrdup(ld, ref)) == NULL)
+        return;
+    int absent;
+    char why[CONFIG_LINE_MAX / 2];
+    cfg->admin_token = resolve_reference(ld, ref, "admin", "token", &absent, why, sizeof(why));
+    if (absent)
+        fail(ld, "admin", "token", "%s", why);
+    else if (cfg->admin_token != NULL && strlen(cfg->admin_token) < ADMIN_TOKEN_MIN)
+        fail(ld, "admin", "token", "must be at least %d characters", ADMIN_TOKEN_MIN);
+}
+
 static void load_settings(loader *ld, config *cfg, yajl_val root)
 {
     cfg->store_path = xstrdup(ld, DEFAULT_STORE_PATH);
@@ -424,6 +479,7 @@ static void load_settings(loader *ld, config *cfg, yajl_val root)
     get_section(ld, root, "resolve", resolve_keys);
     load_numbers(ld, cfg, root);
     load_log(ld, cfg, root);
+    load_admin(ld, cfg, root);
 }
 
 /* ---- credentials ---- */
@@ -616,6 +672,26 @@ static void load_route_source(loader *ld, route *r, yajl_val obj, const char *wh
 
 /* Only the keys every route shares are checked here; the rest belong to the
  * route's source, which reports its own. */
+/* An optional array of CIDRs ("10.0.0.0/8", "2001:db8::/32", bare addresses):
+ * trusted_proxies at the top, allow_ips on a route. */
+static void load_cidrs(loader *ld, yajl_val obj, const char *where, const char *key, netaddr_list *out)
+{
+    yajl_val v = json_member(obj, key);
+    if (v == NULL)
+        return;
+    if (!YAJL_IS_ARRAY(v) || v->u.array.len == 0) {
+        fail(ld, where, key, "must be a non-empty array of addresses or CIDRs");
+        return;
+    }
+    for (size_t i = 0; i < v->u.array.len; i++) {
+        yajl_val e = v->u.array.values[i];
+        char at[64];
+        snprintf(at, sizeof(at), "%s[%zu]", key, i);
+        if (!YAJL_IS_STRING(e) || netaddr_list_add(out, e->u.string) != 0)
+            fail(ld, where, at, "must be an IPv4/IPv6 address or CIDR like \"192.0.2.0/24\"");
+    }
+}
+
 static void load_route(loader *ld, config *cfg, size_t i, yajl_val obj)
 {
     route *r = &cfg->routes[i];
@@ -626,6 +702,7 @@ static void load_route(loader *ld, config *cfg, size_t i, yajl_val obj)
         return;
     }
     load_route_name(ld, cfg, i, obj, where);
+    load_cidrs(ld, obj, where, "allow_ips", &r->allow_ips);
     load_route_credential(ld, cfg, r, obj, where);
     load_route_rules(ld, r, obj, where);
     int secret_ok;
@@ -696,6 +773,7 @@ config *config_load(const char *path, char *err, size_t errlen)
     check_keys(&ld, root, NULL, top_keys);
     load_settings(&ld, cfg, root);
     load_credentials(&ld, cfg, root);
+    load_cidrs(&ld, root, NULL, "trusted_proxies", &cfg->trusted_proxies);
     load_routes(&ld, cfg, root);
     yajl_tree_free(root);
     if (ld.nerrors > 0) {
@@ -714,6 +792,7 @@ void config_free(config *cfg)
         if (r->source != NULL && r->source->destroy != NULL)
             r->source->destroy(r->source);
         mapping_free(&r->rules);
+        netaddr_list_free(&r->allow_ips);
         free(r->name);
         free(r->source_name);
         free(r->secret_ref);
@@ -732,11 +811,18 @@ void config_free(config *cfg)
         free(c->oauth.token_url);
     }
     free(cfg->credentials);
-    for (size_t i = 0; i < cfg->nlisteners; i++)
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
         free(cfg->listeners[i].host);
+        free(cfg->listeners[i].tls_cert);
+        free(cfg->listeners[i].tls_key);
+    }
     free(cfg->listeners);
+    netaddr_list_free(&cfg->trusted_proxies);
     free(cfg->store_path);
     free(cfg->close_base_url);
+    free(cfg->admin_listener.host);
+    free(cfg->admin_token_ref);
+    secret_free(cfg->admin_token);
     free(cfg->path);
     free(cfg);
 }

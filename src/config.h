@@ -8,7 +8,9 @@
  * Loaded once on the main thread; read-only afterwards and shared by all threads.
  *
  * Top-level keys (all optional but "routes"):
- *   "listen":      [{"host": "0.0.0.0", "port": 8080}]     (default 127.0.0.1:8080)
+ *   "listen":      [{"host": "0.0.0.0", "port": 8080,
+ *                    "tls": {"cert": "/path/chain.pem", "key": "/path/key.pem"}}]
+ *                  (default 127.0.0.1:8080, plain HTTP; TLS files reloaded on SIGHUP)
  *   "threads":     event-loop threads, 0 = one per core       (default 0)
  *   "body_limit":  max request body bytes                     (default 1048576)
  *   "store":       {"path": "closehook.db", "max_pending": 1000000, "max_size_mb": 0,
@@ -18,6 +20,10 @@
  *   "delivery":    {"workers": 2, "retry_initial_ms": 1000, "retry_max_ms": 300000,
  *                   "max_age_s": 259200}
  *   "log":         {"access": true, "level": "info"}
+ *   "admin":       {"listen": {"host": "127.0.0.1", "port": 8081}, "token": "env:NAME"}
+ *                   the dead-letter API (admin.h); off when absent. The token is
+ *                   required when on, and must resolve: a guard that is absent
+ *                   would leave replay and purge open
  *   "resolve":     {"window_s": 7200, "attendee_window_s": 900, "cache_ttl_s": 86400}
  *                   window_s: how far from the sender's start time a Close meeting
  *                   may start and still match a Zoom id / calendar event;
@@ -27,7 +33,9 @@
  *                   | {"oauth": {"access_token": ref, "refresh_token": ref,
  *                      "client_id": "…" (literal, not a secret), "client_secret": ref,
  *                      "token_url": default "<close.base_url>/oauth2/token/"}}}
- *   "routes":      [{"name", "source", "secret", "credential", "rules", …source keys}]
+ *   "trusted_proxies": ["10.0.0.0/8"]  peers whose X-Forwarded-For / Forwarded we believe
+ *   "routes":      [{"name", "source", "secret", "credential", "rules",
+ *                    "allow_ips": ["3.7.35.0/25"] (optional), …source keys}]
  * A credential whose env variable is unset or whose file is missing is not an
  * error: it is "absent", and routes using it run in dry-run (logged at load).
  * An OAuth credential is absent when any of its three secrets is. */
@@ -38,11 +46,14 @@
 
 #include "log.h"
 #include "mapping.h"
+#include "netaddr.h"
 #include "source/source.h"
 
 typedef struct config_listener {
     char *host;
     int port;
+    char *tls_cert; /* "tls.cert": PEM certificate chain; NULL = plain HTTP */
+    char *tls_key;  /* "tls.key": PEM private key */
 } config_listener;
 
 typedef enum { CREDENTIAL_API_KEY, CREDENTIAL_BEARER, CREDENTIAL_OAUTH } credential_kind;
@@ -74,6 +85,7 @@ typedef struct route {
     char *secret_ref;  /* safe to print; NULL when the route has no "secret" */
     credential *credential; /* borrowed from config.credentials */
     mapping_rules rules;
+    netaddr_list allow_ips;  /* "allow_ips": empty = any client */
 } route;
 
 typedef struct config {
@@ -96,7 +108,11 @@ typedef struct config {
     long store_max_pending; /* "store.max_pending": 503 past this backlog */
     long store_max_size_mb; /* "store.max_size_mb": 0 = no cap */
     long store_done_retention_s; /* "store.done_retention_s": dedup memory */
+    netaddr_list trusted_proxies; /* "trusted_proxies": peers whose X-Forwarded-For we believe */
     int access_log;         /* "log.access": one line per HTTP answer */
+    config_listener admin_listener; /* "admin.listen"; port 0: no admin listener */
+    char *admin_token_ref;          /* "admin.token", safe to print */
+    char *admin_token;              /* resolved; non-NULL whenever admin is on */
     log_level log_level;    /* "log.level" */
     credential *credentials;
     size_t ncredentials;

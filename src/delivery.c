@@ -16,12 +16,19 @@
 #include "json.h"
 #include "log.h"
 #include "meeting_cache.h"
+#include "metrics.h"
+#include "rate_limit.h"
 #include "resolve.h"
 #include "update.h"
 
 /* An idle worker re-checks its stop flag at least this often, so shutdown
  * never waits on a far-off retry time. */
 #define DELIVERY_MAX_WAIT_MS 1000
+/* A worker sleeps through a pacing gap up to this long; behind a longer one
+ * it books the slot and puts the row back, so it never sits out a paced
+ * credential's backlog while other credentials' rows wait behind it. A few
+ * milliseconds of sleep cost less than the requeue. */
+#define DELIVERY_BOOK_AFTER_S 0.02
 /* Dead letters keep this much of Close's error body: enough for its field
  * errors, not so much that one bad answer bloats the store. */
 #define DELIVERY_MAX_ERROR_BODY 2048
@@ -36,7 +43,9 @@ typedef struct worker {
 } worker;
 
 struct delivery {
-    const config *cfg;
+    /* _Atomic: a reload swaps it while workers run; each plain read is an
+     * atomic load, and retired configs outlive the workers. */
+    _Atomic(const config *) cfg;
     queue *q;
     int dry_run;
     pthread_mutex_t lock;
@@ -47,6 +56,7 @@ struct delivery {
     int nworkers;
     oauth *oauth;         /* shared by all workers: one refresh per credential, not one per worker */
     meeting_cache *cache; /* shared by all workers; NULL: resolve asks Close every time */
+    rate_limit *rl;       /* shared by all workers: Close's budget is per credential, not per worker */
 };
 
 static int64_t now_ms(void)
@@ -86,49 +96,94 @@ int64_t delivery_backoff_ms(int attempts, long initial_ms, long max_ms)
 
 /* ---- settling a row ---- */
 
-static void settle_done(worker *w, const queue_row *row, const char *activity_id, long status)
+/* closehook_deliveries_total for one settled attempt; status is Close's
+ * answer to the last request for the row (0: none, or no request made). */
+static void count_delivery(const queue_row *row, const char *outcome, long status)
+{
+    char st[16];
+    snprintf(st, sizeof(st), "%ld", status);
+    metrics_inc("closehook_deliveries_total", METRIC_LABELS(row->route, outcome, st));
+}
+
+/* The row reached Close (what) with answer status. */
+static void settle_done(worker *w, const queue_row *row, const char *activity_id, long status,
+                        const char *what)
 {
     char id[24], st[16];
     snprintf(id, sizeof(id), "%" PRId64, row->id);
     snprintf(st, sizeof(st), "%ld", status);
     queue_mark_done(w->d->q, row->id);
-    log_write(LOG_INFO, "delivered", "route", row->route, "id", id, "activity_id", activity_id,
-              "status", st, NULL);
+    rate_limit_forget_row(w->d->rl, row->id);
+    count_delivery(row, "done", status);
+    metrics_observe("closehook_end_to_end_seconds", (double)(now_ms() - row->created_at) / 1000.0,
+                    METRIC_LABELS(row->route));
+    log_write(LOG_INFO, what, "route", row->route, "id", id, "activity_id", activity_id, "status", st, NULL);
 }
 
-static void settle_dead(worker *w, const queue_row *row, const char *reason)
+static void settle_dead(worker *w, const queue_row *row, const char *reason, long status)
 {
     char id[24];
     snprintf(id, sizeof(id), "%" PRId64, row->id);
     queue_mark_dead(w->d->q, row->id, reason);
+    rate_limit_forget_row(w->d->rl, row->id);
+    count_delivery(row, "dead", status);
+    metrics_inc("closehook_dead_letters_total", METRIC_LABELS(row->route));
     log_write(LOG_WARN, "dead letter", "route", row->route, "id", id, "reason", reason, NULL);
 }
 
+/* Attempts that failed: queue_claim counts every claim, also those our own
+ * pacing handed straight back, and those must not grow the backoff. */
+static int failed_attempts(worker *w, const queue_row *row)
+{
+    int n = row->attempts - rate_limit_deferrals(w->d->rl, row->id);
+    return n > 1 ? n : 1;
+}
+
 /* Retries later, or gives up once the row is older than max_age_s. */
-static void settle_retry(worker *w, const queue_row *row, const char *reason, double retry_after_s)
+static void settle_retry(worker *w, const queue_row *row, const char *reason, double retry_after_s,
+                         long status)
 {
     const config *cfg = w->d->cfg;
     int64_t now = now_ms();
+    int failed = failed_attempts(w, row);
     if (now - row->created_at > (int64_t)cfg->max_age_s * 1000) {
         char *msg = NULL;
-        if (asprintf(&msg, "gave up after %d attempts over max_age: %s", row->attempts, reason) < 0)
+        if (asprintf(&msg, "gave up after %d attempts over max_age: %s", failed, reason) < 0)
             msg = NULL;
-        settle_dead(w, row, msg ? msg : reason);
+        settle_dead(w, row, msg ? msg : reason, status);
         free(msg);
         return;
     }
-    int64_t wait = delivery_backoff_ms(row->attempts, cfg->retry_initial_ms, cfg->retry_max_ms);
+    int64_t wait = delivery_backoff_ms(failed, cfg->retry_initial_ms, cfg->retry_max_ms);
     int64_t asked = (int64_t)(retry_after_s * 1000.0);
     if (asked > wait)
         wait = asked;
     queue_mark_retry(w->d->q, row->id, now + wait, reason);
+    count_delivery(row, "retry", status);
 
     char id[24], attempt[16], in[24];
     snprintf(id, sizeof(id), "%" PRId64, row->id);
-    snprintf(attempt, sizeof(attempt), "%d", row->attempts);
+    snprintf(attempt, sizeof(attempt), "%d", failed);
     snprintf(in, sizeof(in), "%" PRId64, wait);
-    log_write(LOG_WARN, "retry", "route", row->route, "id", id, "attempt", attempt, "retry_in_ms",
-              in, "reason", reason, NULL);
+    log_write(LOG_WARN, "retry", "route", row->route, "id", id, "attempt", attempt, "retry_in_ms", in,
+              "reason", reason, NULL);
+}
+
+/* Our own pacing held the request back (Close was not asked): the row goes
+ * back, due when the credential may send again, so the worker serves other
+ * credentials meanwhile. Not a failure: no backoff step, no max_age check,
+ * no delivery counted; the deferral is noted so backoff can discount it,
+ * with whether the row holds a booked slot to redeem when it is back. */
+static void settle_paced(worker *w, const queue_row *row, double wait_s, int booked, const char *why)
+{
+    int64_t wait = (int64_t)(wait_s * 1000.0) + 1;
+    queue_mark_retry(w->d->q, row->id, now_ms() + wait, why);
+    rate_limit_note_deferral(w->d->rl, row->id, booked);
+
+    char id[24], in[24];
+    snprintf(id, sizeof(id), "%" PRId64, row->id);
+    snprintf(in, sizeof(in), "%" PRId64, wait);
+    log_write(LOG_DEBUG, "paced", "route", row->route, "id", id, "retry_in_ms", in, "reason", why, NULL);
 }
 
 /* ---- one row ---- */
@@ -140,8 +195,7 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
     snprintf(id, sizeof(id), "%" PRId64, row->id);
     int n;
     if (u->activity_id != NULL)
-        n = asprintf(&url, "%s/api/v1/activity/meeting/%s/", w->d->cfg->close_base_url,
-                     u->activity_id);
+        n = asprintf(&url, "%s/api/v1/activity/meeting/%s/", w->d->cfg->close_base_url, u->activity_id);
     else if (u->zoom_meeting_id != NULL)
         n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: zoom id %s)/", w->d->cfg->close_base_url,
                      u->zoom_meeting_id);
@@ -153,6 +207,7 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
     if (n >= 0)
         free(url);
     queue_mark_done(w->d->q, row->id);
+    count_delivery(row, "dry_run", 0);
 }
 
 /* What the resolve settings and the shared cache say, for one lookup. */
@@ -193,25 +248,28 @@ static int find_target(worker *w, const queue_row *row, const credential *cred, 
     case RESOLVE_NOT_FOUND:
         if (now_ms() - row->created_at > (int64_t)w->d->cfg->max_age_s * 1000) {
             snprintf(reason, sizeof(reason), "unresolved: %s (gave up after %d attempts over max_age)",
-                     detail, row->attempts);
-            settle_dead(w, row, reason);
+                     detail, failed_attempts(w, row));
+            settle_dead(w, row, reason, 0);
         } else {
             snprintf(reason, sizeof(reason), "unresolved: %s", detail);
-            settle_retry(w, row, reason, 0);
+            settle_retry(w, row, reason, 0, 0);
         }
         break;
     case RESOLVE_TRANSIENT:
+        /* A lookup Close rate-limited (or that pacing held back) waits out
+         * the credential's pause, at least. */
         snprintf(reason, sizeof(reason), "resolve: %s", detail);
-        settle_retry(w, row, reason, 0);
+        settle_retry(w, row, reason, rate_limit_wait(w->d->rl, cred->name, RATE_LIMIT_READ, rate_limit_now()),
+                     0);
         break;
     case RESOLVE_AMBIGUOUS:
         snprintf(reason, sizeof(reason), "ambiguous: %s", detail);
-        settle_dead(w, row, reason);
+        settle_dead(w, row, reason, 0);
         break;
     case RESOLVE_NO_KEYS:
     case RESOLVE_PERMANENT:
         snprintf(reason, sizeof(reason), "unresolved: %s", detail);
-        settle_dead(w, row, reason);
+        settle_dead(w, row, reason, 0);
         break;
     }
     free(t->activity_id);
@@ -240,12 +298,14 @@ static sent settle_answer(worker *w, const queue_row *row, const target *t, clos
                           const close_response *res, char *reason, size_t len)
 {
     describe_failure(res, reason, len);
-    if (cls == CLOSE_PERMANENT && res->status == 404 && t->resolved)
+    if (res->paced)
+        settle_paced(w, row, res->retry_after_s, 0, res->err);
+    else if (cls == CLOSE_PERMANENT && res->status == 404 && t->resolved)
         return SENT_GONE;
-    if (cls == CLOSE_PERMANENT)
-        settle_dead(w, row, reason);
+    else if (cls == CLOSE_PERMANENT)
+        settle_dead(w, row, reason, res->status);
     else
-        settle_retry(w, row, reason, res->retry_after_s);
+        settle_retry(w, row, reason, res->retry_after_s, res->status);
     return SENT_SETTLED;
 }
 
@@ -272,11 +332,11 @@ static sent append_body(worker *w, const queue_row *row, const credential *cred,
     yajl_val meeting = res.body ? json_parse(res.body, res.body_len, err, sizeof(err)) : NULL;
     yajl_val note = json_member(meeting, "user_note_html");
     if (!YAJL_IS_OBJECT(meeting)) {
-        settle_retry(w, row, "append: Close's meeting answer is not a JSON object", 0);
+        settle_retry(w, row, "append: Close's meeting answer is not a JSON object", 0, res.status);
         *settled = 1;
     } else if (update_append_body(u->body_json, YAJL_IS_STRING(note) ? note->u.string : NULL, body, err,
                                   sizeof(err)) != 0) {
-        settle_dead(w, row, err);
+        settle_dead(w, row, err, res.status);
         *settled = 1;
     }
     yajl_tree_free(meeting);
@@ -296,11 +356,8 @@ static sent put_to(worker *w, const queue_row *row, const credential *cred, cons
         if (s == SENT_GONE || settled)
             return s;
         if (appended == NULL) {
-            char id[24];
-            snprintf(id, sizeof(id), "%" PRId64, row->id);
-            queue_mark_done(w->d->q, row->id);
-            log_write(LOG_INFO, "delivered: the note section is already there, nothing else to send", "route",
-                      row->route, "id", id, "activity_id", t->activity_id, NULL);
+            settle_done(w, row, t->activity_id, 200,
+                        "delivered: the note section is already there, nothing else to send");
             return SENT_SETTLED;
         }
         body = appended;
@@ -309,7 +366,7 @@ static sent put_to(worker *w, const queue_row *row, const credential *cred, cons
     close_class cls = close_client_put_meeting(w->client, cred, t->activity_id, body, &res);
     sent s = SENT_SETTLED;
     if (cls == CLOSE_OK)
-        settle_done(w, row, t->activity_id, res.status);
+        settle_done(w, row, t->activity_id, res.status, "delivered");
     else
         s = settle_answer(w, row, t, cls, &res, reason, len);
     close_response_clear(&res);
@@ -343,8 +400,43 @@ static void send_update(worker *w, const queue_row *row, const credential *cred,
         }
     }
     if (s == SENT_GONE)
-        settle_dead(w, row, reason);
+        settle_dead(w, row, reason, 404);
     free(t.activity_id);
+}
+
+/* When the row's PUT may go, decided before any request so a resolve is
+ * never left half done: a paused credential (or a budget spent until a far
+ * reset) puts the row back until then; behind a backlog, the row books the
+ * credential's next free slot and goes back due at it, so this worker serves
+ * other credentials meanwhile; a row coming back with a booking redeems it.
+ * Returns 1 when the row was put back. */
+static int schedule_row(worker *w, const queue_row *row, const credential *cred, const close_update *u)
+{
+    rate_limit *rl = w->d->rl;
+    double now = rate_limit_now();
+    int booked = rate_limit_take_booking(rl, row->id);
+    double wait = rate_limit_wait(rl, cred->name, RATE_LIMIT_WRITE, now);
+    if (u->activity_id == NULL || u->note_mode == NOTE_APPEND) {
+        double read = rate_limit_wait(rl, cred->name, RATE_LIMIT_READ, now);
+        if (read > wait)
+            wait = read;
+    }
+    char why[160];
+    if (wait > RATE_LIMIT_SLEEP_MAX_S) {
+        snprintf(why, sizeof(why), "paced: credential \"%.64s\" waits %.1f s for Close's rate limit",
+                 cred->name, wait);
+        settle_paced(w, row, wait, booked, why); /* a booking keeps its place in the schedule */
+        return 1;
+    }
+    if (!booked &&
+        (wait = rate_limit_book(rl, cred->name, RATE_LIMIT_WRITE, now, DELIVERY_BOOK_AFTER_S)) > 0) {
+        snprintf(why, sizeof(why), "paced: credential \"%.64s\" has its next slot in %.1f s", cred->name,
+                 wait);
+        settle_paced(w, row, wait, 1, why);
+        return 1;
+    }
+    close_client_set_booked(w->client, RATE_LIMIT_WRITE, booked);
+    return 0;
 }
 
 static void deliver_row(worker *w, const queue_row *row)
@@ -354,18 +446,19 @@ static void deliver_row(worker *w, const queue_row *row)
     memset(&u, 0, sizeof(u));
     if (row->payload == NULL || update_parse(row->payload, strlen(row->payload), &u, err, sizeof(err)) < 0) {
         snprintf(reason, sizeof(reason), "corrupt payload: %s", err[0] ? err : "empty");
-        settle_dead(w, row, reason);
+        settle_dead(w, row, reason, 0);
         update_clear(&u);
         return;
     }
     const credential *cred = config_find_credential(w->d->cfg, row->credential);
     if (cred == NULL) {
         snprintf(reason, sizeof(reason), "unknown credential \"%s\"", row->credential);
-        settle_dead(w, row, reason);
+        settle_dead(w, row, reason, 0);
     } else if (w->d->dry_run || cred->secret == NULL) {
         dry_run(w, row, &u);
-    } else {
+    } else if (!schedule_row(w, row, cred, &u)) {
         send_update(w, row, cred, &u);
+        close_client_set_booked(w->client, RATE_LIMIT_WRITE, 0);
     }
     update_clear(&u);
 }
@@ -464,13 +557,20 @@ delivery *delivery_start(const config *cfg, queue *q, int dry_run)
         return NULL;
     }
     d->cache = open_cache(cfg);
+    if ((d->rl = rate_limit_new()) == NULL) {
+        log_write(LOG_ERROR, "out of memory for the rate limiter", NULL);
+        delivery_stop(d);
+        return NULL;
+    }
     queue_set_notify(q, wake_callback, d);
     for (int i = 0; i < d->nworkers; i++) {
         worker *w = &d->workers[i];
         w->d = d;
         w->client = close_client_new(cfg->close_base_url, cfg->close_timeout_ms);
-        if (w->client != NULL)
+        if (w->client != NULL) {
             close_client_set_oauth(w->client, d->oauth);
+            close_client_set_rate_limit(w->client, d->rl);
+        }
         if (w->client == NULL || pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             log_write(LOG_ERROR, "cannot start a delivery worker", NULL);
             delivery_stop(d);
@@ -500,7 +600,14 @@ void delivery_stop(delivery *d)
     free(d->workers);
     oauth_close(d->oauth);
     meeting_cache_close(d->cache);
+    rate_limit_free(d->rl);
     pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->lock);
     free(d);
+}
+
+void delivery_set_config(delivery *d, const config *cfg)
+{
+    d->cfg = cfg;
+    delivery_wake(d);
 }

@@ -33,7 +33,10 @@ void log_register_secret(const char *secret)
     if (secret == NULL || strlen(secret) < LOG_MIN_SECRET_LEN)
         return;
     pthread_mutex_lock(&secrets_lock);
-    if (nsecrets < LOG_MAX_SECRETS)
+    int known = 0; /* a reload registers the same secrets again */
+    for (size_t i = 0; i < nsecrets && !known; i++)
+        known = strcmp(secrets[i], secret) == 0;
+    if (!known && nsecrets < LOG_MAX_SECRETS)
         secrets[nsecrets++] = strdup(secret);
     pthread_mutex_unlock(&secrets_lock);
 }

@@ -114,8 +114,10 @@ static const char *const READER_SQL[R_COUNT] = {
               " FROM deliveries WHERE id = ?1",
     /* The dead-letter changes share one binding layout: ?1 id (0 = any), ?2
      * route (NULL = any), ?3 a time. */
+    /* A replay is a fresh chance: the row's age (max_age_s) restarts too, or
+     * rows replayed after a long Close outage would die on their first retry. */
     [R_REPLAY] = "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?3,"
-                 " last_error = NULL WHERE state = 'dead' AND (?1 = 0 OR id = ?1)"
+                 " created_at = ?3, last_error = NULL WHERE state = 'dead' AND (?1 = 0 OR id = ?1)"
                  " AND (?2 IS NULL OR route = ?2)",
     [R_PURGE_DEAD] = "DELETE FROM deliveries WHERE state = 'dead' AND (?1 = 0 OR id = ?1)"
                      " AND (?2 IS NULL OR route = ?2) AND created_at <= ?3",

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "mapping.h"
 #include "metrics.h"
+#include "tls.h"
 
 /* How long a loop sleeps in epoll at most, so a stop request is seen promptly. */
 #define SERVER_LOOP_TICK_MS 100
@@ -40,7 +41,10 @@
 typedef struct server_thread server_thread;
 
 struct server {
-    const config *cfg;
+    _Atomic(const config *) cfg; /* swapped by server_set_config on reload */
+    _Atomic(SSL_CTX *) *tls;     /* per listener; NULL for plain HTTP */
+    SSL_CTX **retired_tls;       /* replaced by reloads; freed with the server */
+    size_t nretired_tls;
     queue *q;
     h2o_globalconf_t globalconf;
     int nthreads;
@@ -48,17 +52,32 @@ struct server {
     atomic_int stopping;
 };
 
+/* What one listen socket of one loop needs at accept time. */
+typedef struct listener_slot {
+    h2o_accept_ctx_t accept_ctx;
+    server *srv;
+    size_t index; /* into cfg->listeners and srv->tls */
+} listener_slot;
+
 struct server_thread {
     server *srv;
     pthread_t tid;
     h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
+    listener_slot *slots; /* one per listener */
     h2o_multithread_queue_t *mq;
     h2o_multithread_receiver_t committed;
     int *fds;               /* one listen socket per listener */
     h2o_socket_t **sockets; /* the same, wrapped for the loop; NULL once closed */
     long waiting;           /* webhooks waiting for their commit (loop thread only) */
 };
+
+/* The config in force. A request reads it once per use; a retired config stays
+ * allocated until exit (main keeps it), so a request that began under it ends
+ * under it safely. */
+static const config *current_config(void *arg)
+{
+    return atomic_load(&((server *)arg)->cfg);
+}
 
 typedef struct pending_token pending_token;
 
@@ -282,16 +301,27 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
         answer_method_not_allowed(req, "POST");
         return 0;
     }
+    if (rt->allow_ips.count > 0) {
+        netaddr client = answer_client(req, current_config(srv));
+        if (!netaddr_list_contains(&rt->allow_ips, &client)) {
+            char text[64];
+            netaddr_format(&client, text, sizeof(text));
+            log_write(LOG_WARN, "client not in the route's allow_ips", "route", rt->name, "client", text,
+                      NULL);
+            answer_error(req, 403, "Forbidden", "forbidden", "this client address may not use this route");
+            return 0;
+        }
+    }
     /* Backpressure: past the high-water mark, a 503 with Retry-After is
      * honest; accepting what we may never deliver in time is not. */
-    if (queue_undelivered(srv->q) >= srv->cfg->store_max_pending) {
+    if (queue_undelivered(srv->q) >= current_config(srv)->store_max_pending) {
         metrics_inc("closehook_webhooks_total", METRIC_LABELS(rt->name, "refused_backlog"));
         answer_unavailable(req, "the delivery backlog is over store.max_pending; retry later");
         return 0;
     }
     const char *body = req->entity.base ? req->entity.base : "";
     size_t body_len = req->entity.base ? req->entity.len : 0;
-    if (body_len > srv->cfg->body_limit) {
+    if (body_len > current_config(srv)->body_limit) {
         answer_error(req, 413, "Payload Too Large", "payload_too_large", "body exceeds body_limit");
         return 0;
     }
@@ -395,7 +425,8 @@ static int on_req(h2o_handler_t *handler, h2o_req_t *req)
     }
     size_t prefix = sizeof(HOOKS_PREFIX) - 1;
     if (path.len > prefix && memcmp(path.base, HOOKS_PREFIX, prefix) == 0) {
-        const route *rt = config_find_route(thread->srv->cfg, path.base + prefix, path.len - prefix);
+        const route *rt =
+            config_find_route(current_config(thread->srv), path.base + prefix, path.len - prefix);
         if (rt != NULL)
             return handle_hook(thread, req, rt);
     }
@@ -409,10 +440,13 @@ static void on_accept(h2o_socket_t *listener, const char *err)
 {
     if (err != NULL)
         return;
-    server_thread *thread = listener->data;
+    listener_slot *slot = listener->data;
     h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock != NULL)
-        h2o_accept(&thread->accept_ctx, sock);
+    if (sock == NULL)
+        return;
+    /* The TLS context in force now: a SIGHUP may have loaded a new certificate. */
+    slot->accept_ctx.ssl_ctx = atomic_load(&slot->srv->tls[slot->index]);
+    h2o_accept(&slot->accept_ctx, sock);
 }
 
 static int open_listener(const config_listener *l, char *err, size_t errlen)
@@ -440,19 +474,75 @@ static int open_listener(const config_listener *l, char *err, size_t errlen)
     return fd;
 }
 
+/* Fresh TLS contexts for every TLS listener of cfg into out (NULL for plain
+ * ones). 0, or -1 with err (and nothing allocated) when any fails to load. */
+static int load_tls(const config *cfg, SSL_CTX **out, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        const config_listener *l = &cfg->listeners[i];
+        out[i] = NULL;
+        if (l->tls_cert == NULL)
+            continue;
+        if ((out[i] = tls_context_new(l->tls_cert, l->tls_key, err, errlen)) == NULL) {
+            while (i-- > 0)
+                SSL_CTX_free(out[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int server_set_config(server *s, const config *cfg, char *err, size_t errlen)
+{
+    size_t n = cfg->nlisteners;
+    SSL_CTX **fresh = calloc(n, sizeof(*fresh));
+    SSL_CTX **retired = realloc(s->retired_tls, (s->nretired_tls + n) * sizeof(*retired));
+    if (retired != NULL)
+        s->retired_tls = retired;
+    if (fresh == NULL || retired == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(fresh);
+        return -1;
+    }
+    if (load_tls(cfg, fresh, err, errlen) != 0) {
+        free(fresh);
+        return -1;
+    }
+    /* An accept may still hold an old context for a moment, so old ones are
+     * kept until the server is freed rather than freed now. */
+    for (size_t i = 0; i < n; i++) {
+        SSL_CTX *old = atomic_exchange(&s->tls[i], fresh[i]);
+        if (old != NULL)
+            s->retired_tls[s->nretired_tls++] = old;
+    }
+    free(fresh);
+    atomic_store(&s->cfg, cfg);
+    return 0;
+}
+
 server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
 {
     server *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return NULL;
-    s->cfg = cfg;
+    atomic_store(&s->cfg, cfg);
     s->q = q;
     s->nthreads = cfg->threads > 0 ? cfg->threads : 1;
     s->threads = calloc((size_t)s->nthreads, sizeof(*s->threads));
-    if (s->threads == NULL) {
+    s->tls = calloc(cfg->nlisteners, sizeof(*s->tls));
+    SSL_CTX **initial = calloc(cfg->nlisteners, sizeof(*initial));
+    if (s->threads == NULL || s->tls == NULL || initial == NULL || load_tls(cfg, initial, err, errlen) != 0) {
+        if (s->threads == NULL || s->tls == NULL || initial == NULL)
+            snprintf(err, errlen, "out of memory");
+        free(initial);
+        free(s->tls);
+        free(s->threads);
         free(s);
         return NULL;
     }
+    for (size_t i = 0; i < cfg->nlisteners; i++)
+        atomic_store(&s->tls[i], initial[i]);
+    free(initial);
     h2o_config_init(&s->globalconf);
     /* h2o refuses larger bodies itself, before buffering them; its 413 goes
      * through answer_on_setup_ostream like ours. */
@@ -464,15 +554,16 @@ server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
     h2o_handler_t *handler = h2o_create_handler(pathconf, sizeof(*handler));
     handler->on_req = on_req;
     /* h2o's early errors are bound to the host's fallback path, ours to "/". */
-    answer_register_filter(pathconf, cfg);
-    answer_register_filter(&host->fallback_path, cfg);
+    answer_register_filter(pathconf, current_config, s);
+    answer_register_filter(&host->fallback_path, current_config, s);
 
     for (int t = 0; t < s->nthreads; t++) {
         server_thread *thread = &s->threads[t];
         thread->srv = s;
         thread->fds = calloc(cfg->nlisteners, sizeof(int));
         thread->sockets = calloc(cfg->nlisteners, sizeof(h2o_socket_t *));
-        if (thread->fds == NULL || thread->sockets == NULL) {
+        thread->slots = calloc(cfg->nlisteners, sizeof(listener_slot));
+        if (thread->fds == NULL || thread->sockets == NULL || thread->slots == NULL) {
             snprintf(err, errlen, "out of memory");
             server_free(s);
             return NULL;
@@ -492,7 +583,7 @@ server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
 
 static void close_listeners(server_thread *thread)
 {
-    for (size_t i = 0; i < thread->srv->cfg->nlisteners; i++) {
+    for (size_t i = 0; i < current_config(thread->srv)->nlisteners; i++) {
         if (thread->sockets[i] != NULL) {
             h2o_socket_read_stop(thread->sockets[i]);
             h2o_socket_close(thread->sockets[i]);
@@ -531,7 +622,7 @@ static uint64_t monotonic_ms(void)
  * timeout; the loop waits for them at most SERVER_CLOSE_GRACE_MS. */
 static void drain(server_thread *thread, h2o_evloop_t *loop)
 {
-    uint64_t until = monotonic_ms() + (uint64_t)thread->srv->cfg->drain_delay_ms;
+    uint64_t until = monotonic_ms() + (uint64_t)current_config(thread->srv)->drain_delay_ms;
     while (monotonic_ms() < until)
         h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
     close_listeners(thread);
@@ -556,14 +647,18 @@ static void *thread_main(void *arg)
     h2o_evloop_t *loop = h2o_evloop_create();
     /* on_req finds its thread from req->conn->ctx, which is embedded here. */
     h2o_context_init(&thread->ctx, loop, &s->globalconf);
-    thread->accept_ctx.ctx = &thread->ctx;
-    thread->accept_ctx.hosts = s->globalconf.hosts;
+    for (size_t i = 0; i < current_config(s)->nlisteners; i++) {
+        thread->slots[i].accept_ctx.ctx = &thread->ctx;
+        thread->slots[i].accept_ctx.hosts = s->globalconf.hosts;
+        thread->slots[i].srv = s;
+        thread->slots[i].index = i;
+    }
     thread->mq = h2o_multithread_create_queue(loop);
     h2o_multithread_register_receiver(thread->mq, &thread->committed, on_committed);
 
-    for (size_t i = 0; i < s->cfg->nlisteners; i++) {
+    for (size_t i = 0; i < current_config(s)->nlisteners; i++) {
         thread->sockets[i] = h2o_evloop_socket_create(loop, thread->fds[i], H2O_SOCKET_FLAG_DONT_READ);
-        thread->sockets[i]->data = thread;
+        thread->sockets[i]->data = &thread->slots[i];
         h2o_socket_read_start(thread->sockets[i], on_accept);
     }
     while (!atomic_load(&s->stopping))
@@ -607,13 +702,20 @@ void server_free(server *s)
         return;
     for (int t = 0; t < s->nthreads; t++) {
         server_thread *thread = &s->threads[t];
-        for (size_t i = 0; thread->fds != NULL && i < s->cfg->nlisteners; i++)
+        for (size_t i = 0; thread->fds != NULL && i < current_config(s)->nlisteners; i++)
             if (thread->fds[i] >= 0)
                 close(thread->fds[i]);
         free(thread->fds);
         free(thread->sockets);
+        free(thread->slots);
     }
     free(s->threads);
+    for (size_t i = 0; s->tls != NULL && i < current_config(s)->nlisteners; i++)
+        SSL_CTX_free(atomic_load(&s->tls[i]));
+    for (size_t i = 0; i < s->nretired_tls; i++)
+        SSL_CTX_free(s->retired_tls[i]);
+    free(s->tls);
+    free(s->retired_tls);
     h2o_config_dispose(&s->globalconf);
     free(s);
 }

@@ -18,6 +18,12 @@ typedef struct server server;
 server *server_create(const config *cfg, queue *q, char *err, size_t errlen);
 /* Runs the event loops until server_stop; returns 0 on a clean stop. */
 int server_run(server *s);
+/* Makes cfg the config new requests use (SIGHUP reload), with its TLS
+ * certificates loaded afresh. Returns 0, or -1 with err when a certificate or
+ * key does not load (nothing changes then). The caller keeps the old config
+ * allocated until after server_free: requests may still use it. Listeners and
+ * the body limit stay as they were at server_create. */
+int server_set_config(server *s, const config *cfg, char *err, size_t errlen);
 /* Async-signal-safe: asks the loops to finish. */
 void server_stop(server *s);
 void server_free(server *s);

@@ -35,7 +35,8 @@ static const source_entry sources[] = {
 static const char *const names[] = {"zoom", "generic", "calendly", "stdwebhooks", "msgraph", "gcal", NULL};
 
 /* Keys every route carries, read by config, not by the source. */
-static const char *const route_common_keys[] = {"name", "source", "secret", "credential", "rules", NULL};
+static const char *const route_common_keys[] = {"name",  "source",    "secret", "credential",
+                                                "rules", "allow_ips", NULL};
 
 source *source_create(const char *name, yajl_val route, const char *secret, const source_config_ctx *ctx)
 {

@@ -11,6 +11,14 @@ filters) and the OAuth token endpoint (rotating refresh tokens) behave as
 close-api.md says; counts() tells how many list, search, get, PUT and token
 calls came in.
 
+Rate limits (close-api.md): set_rate_limit(api_key, n) enforces n requests
+per fixed one-second window for that key, per endpoint group (reads and
+writes counted apart, as Close's docs give for example); past it the answer is
+429 with Retry-After, {"error": {"rate_reset": …}} and the RateLimit header.
+Every answer carries a RateLimit header (a roomy one for unlimited keys).
+go_down()/come_up() close the listener and every open connection (so the
+daemon sees refused connections, not errors) and reopen it on the same port.
+
 Standalone: python3 fake_close.py --port 8099 --api-key KEY [--meeting FILE]
 """
 
@@ -19,6 +27,8 @@ import base64
 import copy
 import datetime
 import json
+import math
+import socket
 import sys
 import threading
 import time
@@ -49,6 +59,9 @@ TOKEN_PATH = "/oauth2/token/"
 DEFAULT_EXPIRES_IN = 3600
 
 NOT_FOUND_BODY = {"error": "Empty query: Activity matching query does not exist."}
+RATE_LIMITED_MESSAGE = "API call count exceeded for this period"
+# What unlimited keys are told: far more than any test sends.
+UNLIMITED_HEADER = "limit=1000, remaining=999, reset=1.0"
 
 
 class Recorded:
@@ -122,17 +135,29 @@ class FakeClose:
         self._expires_in = DEFAULT_EXPIRES_IN
         self._access_ttl = None
         self._issued = 0
+        # rate limits: Authorization value -> (requests per window, window s);
+        # (Authorization, group) -> [window index, requests counted in it]
+        self._rate_limits = {}
+        self._rate_windows = {}
+        self._epoch = time.monotonic()
+        self._conns = set()  # open client sockets, closed by go_down()
         self._host = host
-        self._server = _QuietServer((host, port), self._handler_class())
+        self._port = port
+        self._server = None
+        self._thread = None
+        self._listen()
+
+    def _listen(self):
+        self._server = _QuietServer((self._host, self._port), self._handler_class())
         self._server.daemon_threads = True
         self._server.block_on_close = False
-        self._thread = None
+        self._port = self._server.server_address[1]
 
     # ---- lifecycle -------------------------------------------------------
 
     @property
     def port(self):
-        return self._server.server_address[1]
+        return self._port
 
     @property
     def url(self):
@@ -146,12 +171,36 @@ class FakeClose:
 
     def stop(self):
         self.release_puts()
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
         if self._thread is not None:
             self._thread.join(timeout=5)
+            self._thread = None
+
+    def go_down(self):
+        """Closes the listener and every open connection: from now on the
+        daemon's connects are refused. State (meetings, records) is kept."""
+        self.stop()
+        with self._lock:
+            conns, self._conns = list(self._conns), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def come_up(self):
+        """Listens again on the same port after go_down()."""
+        self._listen()
+        return self.start()
 
     # ---- state -----------------------------------------------------------
+
+    def accept_api_key(self, key):
+        with self._lock:
+            self._accepted.add(self._basic(key))
 
     def accept_bearer_token(self, token):
         with self._lock:
@@ -190,6 +239,16 @@ class FakeClose:
             hold, self._put_hold = self._put_hold, None
         if hold is not None:
             hold.set()
+
+    def set_rate_limit(self, api_key, per_window, window_s=1.0):
+        """Enforces per_window requests per fixed window of window_s seconds for
+        this API key, per endpoint group (GET apart from PUT/POST)."""
+        with self._lock:
+            self._rate_limits[self._basic(api_key)] = (per_window, window_s)
+
+    def rate_limited(self):
+        """The requests answered 429 by the enforced limit or a script."""
+        return [r for r in self.requests() if r.status == 429]
 
     def set_put_delay(self, seconds):
         """Every PUT takes this long before it is applied and answered."""
@@ -309,6 +368,31 @@ class FakeClose:
             self._inflight -= 1
             self._cond.notify_all()
 
+    @staticmethod
+    def _basic(api_key):
+        return "Basic " + base64.b64encode((api_key + ":").encode()).decode()
+
+    def _rate_take(self, rec):
+        """Counts rec against its key's window. None when the key is not
+        limited; else (allowed, headers for the answer, seconds to the reset)."""
+        auth = rec.headers.get("authorization")
+        group = "read" if rec.method == "GET" else "write"
+        with self._lock:
+            if auth not in self._rate_limits:
+                return None
+            limit, window = self._rate_limits[auth]
+            since = time.monotonic() - self._epoch
+            index = math.floor(since / window)
+            reset = round((index + 1) * window - since, 3)
+            state = self._rate_windows.setdefault((auth, group), [index, 0])
+            if state[0] != index:
+                state[0], state[1] = index, 0
+            allowed = state[1] < limit
+            if allowed:
+                state[1] += 1
+            remaining = limit - state[1]
+        return allowed, {"RateLimit": f"limit={limit}, remaining={remaining}, reset={reset}"}, reset
+
     def _authorized(self, header):
         with self._lock:
             if header in self._accepted:
@@ -360,6 +444,17 @@ class FakeClose:
             return self._token(rec)
         if not self._authorized(rec.headers.get("authorization")):
             return 401, {"error": "The API key or token is invalid or expired."}, {}
+        rate = self._rate_take(rec)
+        if rate is not None and not rate[0]:
+            _, headers, reset = rate
+            body = {"error": {"rate_reset": reset, "message": RATE_LIMITED_MESSAGE}}
+            return 429, body, dict(headers, **{"Retry-After": str(max(1, math.ceil(reset)))})
+        status, body, extra = self._meeting_endpoint(rec)
+        if rate is not None and "RateLimit" not in extra:
+            extra = dict(extra, **rate[1])
+        return status, body, extra
+
+    def _meeting_endpoint(self, rec):
         if not rec.path.startswith(MEETING_PREFIX):
             return 404, {"error": "Not found."}, {}
         rest = rec.path[len(MEETING_PREFIX):]
@@ -429,7 +524,7 @@ class FakeClose:
     @staticmethod
     def _fault(status):
         if status == 429:
-            body = {"error": {"rate_reset": 1.0, "message": "API call count exceeded for this period"}}
+            body = {"error": {"rate_reset": 1.0, "message": RATE_LIMITED_MESSAGE}}
             return 429, body, {"Retry-After": "1",
                                "RateLimit": "limit=100, remaining=0, reset=1.0"}
         if status == 404:
@@ -498,6 +593,19 @@ class FakeClose:
             def log_message(self, fmt, *args):
                 pass
 
+            def setup(self):
+                super().setup()
+                with fake._lock:
+                    fake._conns.add(self.connection)
+
+            def finish(self):
+                with fake._lock:
+                    fake._conns.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:
+                    pass
+
             def _read_body(self):
                 if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
                     chunks = []
@@ -528,7 +636,7 @@ class FakeClose:
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(data)))
                     if "RateLimit" not in extra:
-                        self.send_header("RateLimit", "limit=1000, remaining=999, reset=1.0")
+                        self.send_header("RateLimit", UNLIMITED_HEADER)
                     for k, v in extra.items():
                         self.send_header(k, v)
                     self.end_headers()

@@ -475,11 +475,13 @@ Test(queue, replay_makes_dead_rows_claimable_again)
     int64_t b = make_dead(q, "zoom", "e2", "422");
     int64_t c = make_dead(q, "calendly", "e3", "400");
 
+    int64_t before_replay = now_ms();
     cr_expect_eq(queue_replay(q, a, NULL), 1);
     cr_expect_eq(queue_replay(q, a, NULL), 0, "no longer dead");
     queue_row row;
     claim_expect(q, a, &row);
     cr_expect_eq(row.attempts, 1, "attempts start over");
+    cr_expect_geq(row.created_at, before_replay, "the row's age restarts with the replay");
     queue_row_clear(&row);
 
     cr_expect_eq(queue_replay(q, 0, "calendly"), 1);

@@ -1,0 +1,108 @@
+"""TLS listeners (issue 7): a listener with "tls" answers over HTTPS with the
+configured certificate (generated here at test time), refuses old protocol
+versions, and serves a replaced certificate after SIGHUP."""
+
+import hashlib
+import http.client
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+
+import harness
+from harness import E2ETestCase
+
+
+def make_cert(directory, name):
+    cert, key = os.path.join(directory, f"{name}.pem"), os.path.join(directory, f"{name}.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", key, "-out", cert], check=True, capture_output=True)
+    return cert, key
+
+
+class Tls(E2ETestCase):
+    def setUp(self):
+        super().setUp()
+        self.cert, self.key = make_cert(self.tmp, "first")
+        self.tls_port = harness.free_port()
+
+    def start_tls_daemon(self):
+        tls = {"cert": self.cert, "key": self.key}
+
+        def listen(port):  # the plain listener is what the harness health-checks
+            return [{"host": "127.0.0.1", "port": port},
+                    {"host": "127.0.0.1", "port": self.tls_port, "tls": tls}]
+        d = harness.Daemon(harness.BINARY,
+                           lambda port: harness.write_config(self.tmp, port, self.fake.url,
+                                                             extra={"listen": listen(port)}),
+                           harness.daemon_env(), os.path.join(self.tmp, "daemon-tls.log"))
+        self.daemons.append(d)
+        return d.start()
+
+    def https(self, method, path, cafile, body=None, headers=None):
+        ctx = ssl.create_default_context(cafile=cafile)
+        conn = http.client.HTTPSConnection("127.0.0.1", self.tls_port, context=ctx, timeout=10)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            fingerprint = hashlib.sha256(conn.sock.getpeercert(binary_form=True)).hexdigest()
+            return resp.status, resp.read(), fingerprint, conn.sock.version()
+        finally:
+            conn.close()
+
+    def fingerprint(self, cert):
+        with open(cert, encoding="ascii") as f:
+            der = ssl.PEM_cert_to_DER_cert(f.read())
+        return hashlib.sha256(der).hexdigest()
+
+    def test_https_listener_serves_health_and_webhooks(self):
+        d = self.start_tls_daemon()
+        status, body, fp, version = self.https("GET", "/healthz", self.cert)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(fp, self.fingerprint(self.cert))
+        self.assertIn(version, ("TLSv1.2", "TLSv1.3"))
+        doc = harness.sample("generic/outcome.json")
+        headers = harness.generic_headers(harness.GENERIC_SECRET, doc)
+        headers["Content-Type"] = "application/json"
+        status, body, _, _ = self.https("POST", "/hooks/notetaker", self.cert, doc, headers)
+        self.assertEqual(status, 202, body)
+        self.assertEqual(json.loads(body)["status"], "queued")
+        self.wait_successful_puts(1)
+        self.assertEqual(d.stop(), 0)
+
+    def test_tls_1_1_is_refused(self):
+        self.start_tls_daemon()
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        try:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+            ctx.set_ciphers("ALL:@SECLEVEL=0")
+        except (ValueError, ssl.SSLError):
+            self.skipTest("this Python/OpenSSL cannot offer TLS 1.1 at all")
+        with socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as raw:
+            with self.assertRaises((ssl.SSLError, ConnectionResetError)):
+                with ctx.wrap_socket(raw) as s:
+                    s.do_handshake()
+
+    def test_sighup_loads_a_replaced_certificate(self):
+        d = self.start_tls_daemon()
+        first = self.fingerprint(self.cert)
+        self.assertEqual(self.https("GET", "/healthz", self.cert)[2], first)
+        new_cert, new_key = make_cert(self.tmp, "second")
+        os.replace(new_cert, self.cert)
+        os.replace(new_key, self.key)
+        d.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(harness.wait_until(lambda: "config reloaded" in d.log_text(), timeout=10), d.log_tail())
+        status, _, fp, _ = self.https("GET", "/healthz", self.cert)
+        self.assertEqual(status, 200)
+        self.assertNotEqual(fp, first)
+        self.assertEqual(fp, self.fingerprint(self.cert))
+
+
+if __name__ == "__main__":
+    harness.run()
