@@ -589,6 +589,9 @@ class FakeClose:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # The head and body go out in two writes; with Nagle on, each
+            # answer waits for the client's delayed ACK (~40 ms).
+            disable_nagle_algorithm = True
 
             def log_message(self, fmt, *args):
                 pass

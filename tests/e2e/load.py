@@ -46,16 +46,6 @@ CONNECT_RETRY_S = 0.02
 RETRY_AFTER_CAP_S = 0.25
 
 
-def make_fast(fake):
-    """Sets TCP_NODELAY on the fake's connections (call before fake.start() or
-    early, as it applies to connections accepted from then on). The fake's
-    handler writes its head and body in two sends; with Nagle on, the second
-    waits for the daemon's delayed ACK (~40 ms), which caps the fake near
-    90 PUTs/s under load, far below the daemon."""
-    fake._server.RequestHandlerClass.disable_nagle_algorithm = True
-    return fake
-
-
 def activity_ids(count=ACTIVITY_COUNT):
     """Close-shaped activity ids ("acti_" + base62), one per fake meeting."""
     return [f"acti_load{i:04d}" + "x" * 34 for i in range(count)]

@@ -39,7 +39,6 @@ class Kill:
 
 class CrashStorm(E2ETestCase):
     def test_2000_webhooks_through_three_sigkills(self):
-        load.make_fast(self.fake)
         ids = load.activity_ids()
         load.add_meetings(self.fake, harness.sample_meeting(), ids)
         d = self.start_daemon(routes=load.LOAD_ROUTES,

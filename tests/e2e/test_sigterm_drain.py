@@ -52,7 +52,6 @@ def refused(port):
 
 class SigtermDrain(E2ETestCase):
     def test_sigterm_under_load_drains_and_loses_nothing(self):
-        load.make_fast(self.fake)
         self.fake.set_put_delay(PUT_DELAY_S)
         ids = load.activity_ids()
         load.add_meetings(self.fake, harness.sample_meeting(), ids)
