@@ -29,33 +29,46 @@
 /* Room for every config error at once; config_load reports them all. */
 #define CONFIG_ERROR_CAP 8192
 
-static const char usage_text[] =
-    "usage: closehook <command> [options]\n"
-    "\n"
-    "commands:\n"
-    "  serve --config FILE [--dry-run] [--print-config]\n"
-    "        run the daemon; --dry-run logs each Close PUT instead of sending it\n"
-    "        (a credential whose secret is not set is always dry-run)\n"
-    "  check-config FILE [--print-config]\n"
-    "        validate FILE, list every problem with its key; exit 0 when valid\n"
-    "  dlq list --config FILE [--route R] [--json]\n"
-    "        list dead-lettered updates: id, route, attempts, age, Close's answer\n"
-    "  dlq show --config FILE ID [--json]\n"
-    "        one row in full: its error, the meeting it names and the PUT body\n"
-    "  dlq replay --config FILE (ID | --all) [--route R] [--json]\n"
-    "        put dead-lettered updates back in the queue (sent within a second\n"
-    "        by a running daemon)\n"
-    "  dlq purge --config FILE --older-than D [--route R] [--json]\n"
-    "        delete dead letters accepted at least D ago (D like 30d, 12h, 90m, 3600s)\n"
-    "  try --config FILE --route R SAMPLE [--header \"K: V\"]... [--query Q]\n"
-    "        dry-run one sample through the route: verification, the matching\n"
-    "        rule and the exact PUT; nothing is stored or sent\n"
-    "  version\n"
-    "        print the version\n";
+/* Each command's synopsis and description; `closehook help` prints them all,
+ * `closehook CMD --help` (and a usage error) only CMD's. */
+typedef struct command_help {
+    const char *command;
+    const char *text;
+} command_help;
+
+static const command_help help[] = {
+    {"serve", "serve --config FILE [--dry-run] [--print-config]\n"
+              "        run the daemon; --dry-run logs each Close PUT instead of sending it\n"
+              "        (a credential whose secret is not set is always dry-run).\n"
+              "        SIGTERM drains and exits 0; SIGHUP reloads FILE (refused whole if invalid)\n"},
+    {"check-config", "check-config FILE [--print-config]\n"
+                     "        validate FILE, list every problem with its key; exit 0 when valid;\n"
+                     "        --print-config shows the effective config, secrets only by reference\n"},
+    {"dlq", "dlq list --config FILE [--route R] [--json]\n"
+            "        list dead-lettered updates: id, route, attempts, age, Close's answer\n"},
+    {"dlq", "dlq show --config FILE ID [--json]\n"
+            "        one row in full: its error, the meeting it names and the PUT body\n"},
+    {"dlq", "dlq replay --config FILE (ID | --all) [--route R] [--json]\n"
+            "        put dead-lettered updates back in the queue (sent within a second\n"
+            "        by a running daemon; attempts and age start over)\n"},
+    {"dlq", "dlq purge --config FILE --older-than D [--route R] [--json]\n"
+            "        delete dead letters older than D (D like 30d, 12h, 90m, 3600s)\n"},
+    {"try", "try --config FILE --route R SAMPLE [--header \"K: V\"]... [--query Q]\n"
+            "        dry-run one sample through the route: verification, the matching\n"
+            "        rule and the exact PUT; nothing is stored or sent\n"},
+    {"version", "version\n"
+                "        print the version\n"},
+};
+
+/* The command being run, so its --help and usage errors show only its part. */
+static const char *current_command;
 
 static int usage(FILE *out, int rc)
 {
-    fputs(usage_text, out);
+    fputs(current_command ? "usage:\n" : "usage: closehook <command> [options]\n\ncommands:\n", out);
+    for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
+        if (current_command == NULL || strcmp(current_command, help[i].command) == 0)
+            fprintf(out, "  closehook %s", help[i].text);
     return rc;
 }
 
@@ -332,6 +345,8 @@ static int dlq_parse(int argc, char **argv, dlq_args *a)
 {
     memset(a, 0, sizeof(*a));
     a->action = argc >= 2 ? argv[1] : "";
+    if (strcmp(a->action, "--help") == 0 || strcmp(a->action, "-h") == 0)
+        return usage(stdout, -1); /* -1: done, exit 0 */
     for (int i = 2; i < argc; i++) {
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             a->config_path = argv[++i];
@@ -586,6 +601,9 @@ int main(int argc, char **argv)
     if (argc < 2)
         return usage(stderr, 2);
     const char *cmd = argv[1];
+    for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
+        if (strcmp(cmd, help[i].command) == 0)
+            current_command = help[i].command;
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "check-config") == 0)
@@ -595,6 +613,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "try") == 0)
         return cmd_try(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        if (argc > 2 && strcmp(argv[2], "--help") == 0)
+            return usage(stdout, 0);
         printf("closehook %s\n", CLOSEHOOK_VERSION);
         return 0;
     }
