@@ -36,9 +36,10 @@ struct close_client {
     CURL *curl;
     char *base_url;
     long timeout_ms;
-    oauth *oauth;   /* borrowed */
-    rate_limit *rl; /* borrowed; NULL: unpaced */
-    int booked[2];  /* per rate_limit_group: the next request redeems a booking */
+    oauth *oauth;         /* borrowed */
+    rate_limit *rl;       /* borrowed; NULL: unpaced */
+    int booked[2];        /* per rate_limit_group: the next request redeems a booking */
+    char request_id[160]; /* X-Request-Id for the row being delivered; "" = none */
 };
 
 /* What goes on the wire as auth: the form and the secret text. */
@@ -256,6 +257,12 @@ static close_class exchange(close_client *c, const auth *a, const http_request *
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: application/json");
     /* An empty Expect stops curl waiting for "100 Continue" on larger bodies. */
     headers = curl_slist_append(headers, "Expect:");
+    if (c->request_id[0] != '\0') {
+        /* One id from the load balancer through to Close's logs. */
+        char line[sizeof(c->request_id) + 16];
+        snprintf(line, sizeof(line), "X-Request-Id: %s", c->request_id);
+        headers = curl_slist_append(headers, line);
+    }
     if (rq->body != NULL) {
         char type[64];
         snprintf(type, sizeof(type), "Content-Type: %s", rq->content_type);
@@ -459,4 +466,9 @@ close_class close_client_get_meeting(close_client *c, const credential *cred, co
                                      close_response *res)
 {
     return request(c, cred, activity_id, NULL, NULL, res);
+}
+
+void close_client_set_request_id(close_client *c, const char *request_id)
+{
+    snprintf(c->request_id, sizeof(c->request_id), "%s", request_id ? request_id : "");
 }

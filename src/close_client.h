@@ -64,6 +64,11 @@ void close_client_set_rate_limit(close_client *c, rate_limit *rl);
  * it (the row ended without that request). */
 void close_client_set_booked(close_client *c, rate_limit_group g, int booked);
 
+/* Sends X-Request-Id: request_id on every request until changed (NULL or ""
+ * stops it). The id comes from answer_request_id, so it is printable ASCII
+ * with no CR/LF. */
+void close_client_set_request_id(close_client *c, const char *request_id);
+
 /* PUT {base}/api/v1/activity/meeting/{id}/ with body_json. Returns the class. */
 close_class close_client_put_meeting(close_client *c, const credential *cred, const char *activity_id,
                                      const char *body_json, close_response *res);

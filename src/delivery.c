@@ -457,7 +457,9 @@ static void deliver_row(worker *w, const queue_row *row)
     } else if (w->d->dry_run || cred->secret == NULL) {
         dry_run(w, row, &u);
     } else if (!schedule_row(w, row, cred, &u)) {
+        close_client_set_request_id(w->client, u.request_id);
         send_update(w, row, cred, &u);
+        close_client_set_request_id(w->client, NULL);
         close_client_set_booked(w->client, RATE_LIMIT_WRITE, 0);
     }
     update_clear(&u);

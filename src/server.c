@@ -241,6 +241,7 @@ static int submit_events(server_thread *thread, h2o_req_t *req, const route *rt,
             pending_free(p);
             return 400;
         }
+        update.request_id = strdup(answer_request_id(req).base);
         char *payload = update_serialize(&update);
         char *order_key = update_order_key(&update);
         update_clear(&update);

@@ -87,6 +87,7 @@ char *update_serialize(const close_update *u)
         json_gen_str(g, u->attendee_emails[i]);
     yajl_gen_array_close(g);
     yajl_gen_map_close(g);
+    json_gen_kv_str(g, "request_id", u->request_id);
     json_gen_kv_str(g, "sender", u->sender);
     json_gen_kv_str(g, "event_type", u->event_type);
     json_gen_kv_int(g, "rule", u->rule_index);
@@ -208,6 +209,7 @@ int update_parse(const char *text, size_t len, close_update *out, char *err, siz
     else if (take_string(root, "activity_id", &out->activity_id, err, errlen) == 0 &&
              take_body(root, out, err, errlen) == 0 && take_note_mode(root, out, err, errlen) == 0 &&
              take_lookup(root, out, err, errlen) == 0 &&
+             take_string(root, "request_id", &out->request_id, err, errlen) == 0 &&
              take_string(root, "sender", &out->sender, err, errlen) == 0 &&
              take_string(root, "event_type", &out->event_type, err, errlen) == 0 &&
              take_rule(root, out, err, errlen) == 0)
@@ -227,6 +229,7 @@ void update_clear(close_update *u)
     for (size_t i = 0; i < u->nattendee_emails; i++)
         free(u->attendee_emails[i]);
     free(u->attendee_emails);
+    free(u->request_id);
     free(u->sender);
     free(u->event_type);
     memset(u, 0, sizeof(*u));

@@ -27,6 +27,7 @@ typedef struct close_update {
     size_t nattendee_emails;
 
     /* for logs and dead letters */
+    char *request_id; /* the accepting request's X-Request-Id, sent on to Close */
     char *sender;
     char *event_type;
     int rule_index; /* 0-based index of the rule that matched */

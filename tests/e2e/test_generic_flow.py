@@ -26,6 +26,17 @@ class GenericFlow(E2ETestCase):
         self.assertEqual(self.fake.lookups(), [], "explicit id must not need a lookup")
         self.assertEqual([r.method for r in self.fake.requests()], ["PUT"])
 
+    def test_request_id_is_echoed_and_carried_to_the_close_put(self):
+        d = self.start_daemon()
+        body = harness.sample("generic/outcome.json")
+        headers = harness.generic_headers(GENERIC_SECRET, body)
+        headers["X-Request-Id"] = "lb-7f3a-42"
+        status, answer_headers, _ = harness.post(d.port, "/hooks/notetaker", body, headers)
+        self.assertEqual(status, 202)
+        self.assertEqual(answer_headers.get("x-request-id"), "lb-7f3a-42")
+        (put,) = self.wait_successful_puts(1)
+        self.assertEqual({k.lower(): v for k, v in put.headers.items()}.get("x-request-id"), "lb-7f3a-42")
+
     def test_same_delivery_id_twice_is_delivered_once(self):
         d = self.start_daemon()
         first = self.assertQueued(self.send_generic(d, "generic/outcome.json"))

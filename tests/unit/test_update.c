@@ -36,6 +36,7 @@ static void round_trip(const close_update *u)
     cr_expect_eq(back.nattendee_emails, u->nattendee_emails);
     for (size_t i = 0; i < u->nattendee_emails && i < back.nattendee_emails; i++)
         expect_str_or_null(back.attendee_emails[i], u->attendee_emails[i], "attendee_emails[]");
+    expect_str_or_null(back.request_id, u->request_id, "request_id");
     expect_str_or_null(back.sender, u->sender, "sender");
     expect_str_or_null(back.event_type, u->event_type, "event_type");
     cr_expect_eq(back.rule_index, u->rule_index);
@@ -57,6 +58,7 @@ Test(update, round_trip_all_fields)
         .ical_uid = "040000008200E00074C5B7101A82E008",
         .start_time = "2026-11-25T09:00:03Z",
         .calendar_type = "microsoft",
+        .request_id = "lb-7f3a-42",
         .attendee_emails = (char *[]){"dana@acme.example", "host@seller.example"},
         .nattendee_emails = 2,
         .sender = "zoom",
