@@ -64,6 +64,20 @@ static void gen_credential(yajl_gen g, const credential *c)
     yajl_gen_map_close(g);
 }
 
+static void gen_cidrs(yajl_gen g, const char *key, const netaddr_list *list)
+{
+    json_gen_str(g, key);
+    yajl_gen_array_open(g);
+    for (size_t i = 0; i < list->count; i++) {
+        char text[64], cidr[72];
+        netaddr_format(&list->items[i].addr, text, sizeof(text));
+        int v4 = strchr(text, ':') == NULL;
+        snprintf(cidr, sizeof(cidr), "%s/%d", text, v4 ? list->items[i].prefix - 96 : list->items[i].prefix);
+        json_gen_str(g, cidr);
+    }
+    yajl_gen_array_close(g);
+}
+
 static void gen_route(yajl_gen g, const route *r)
 {
     yajl_gen_map_open(g);
@@ -76,6 +90,8 @@ static void gen_route(yajl_gen g, const route *r)
     yajl_gen_bool(g, r->credential == NULL || r->credential->secret == NULL);
     /* The rules are the file's own text; the count shows they all loaded. */
     json_gen_kv_int(g, "rules", (long long)r->rules.count);
+    if (r->allow_ips.count > 0)
+        gen_cidrs(g, "allow_ips", &r->allow_ips);
     yajl_gen_map_close(g);
 }
 
@@ -89,9 +105,32 @@ static void gen_config(yajl_gen g, const config *cfg)
         yajl_gen_map_open(g);
         json_gen_kv_str(g, "host", cfg->listeners[i].host);
         json_gen_kv_int(g, "port", cfg->listeners[i].port);
+        if (cfg->listeners[i].tls_cert != NULL) {
+            json_gen_str(g, "tls");
+            yajl_gen_map_open(g);
+            json_gen_kv_str(g, "cert", cfg->listeners[i].tls_cert);
+            json_gen_kv_str(g, "key", cfg->listeners[i].tls_key);
+            yajl_gen_map_close(g);
+        }
         yajl_gen_map_close(g);
     }
     yajl_gen_array_close(g);
+    gen_cidrs(g, "trusted_proxies", &cfg->trusted_proxies);
+    json_gen_str(g, "log");
+    yajl_gen_map_open(g);
+    json_gen_str(g, "access");
+    yajl_gen_bool(g, cfg->access_log);
+    static const char *const levels[] = {"debug", "info", "warn", "error"};
+    json_gen_kv_str(g, "level", levels[cfg->log_level]);
+    yajl_gen_map_close(g);
+    if (cfg->admin_listener.port != 0) {
+        json_gen_str(g, "admin");
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, "host", cfg->admin_listener.host);
+        json_gen_kv_int(g, "port", cfg->admin_listener.port);
+        gen_secret_ref(g, "token", cfg->admin_token_ref, cfg->admin_token != NULL);
+        yajl_gen_map_close(g);
+    }
     gen_numbers(g, cfg, NULL);
     gen_section(g, cfg, "store", "path", cfg->store_path);
     gen_section(g, cfg, "close", "base_url", cfg->close_base_url);
