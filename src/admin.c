@@ -21,6 +21,7 @@
 
 #include "answer.h"
 #include "json.h"
+#include "listener.h"
 #include "log.h"
 #include "signature.h"
 
@@ -417,45 +418,6 @@ static void on_accept(h2o_socket_t *listener, const char *err)
         h2o_accept(&a->accept_ctx, sock);
 }
 
-/* One socket, one thread: no SO_REUSEPORT, so a second process (or a webhook
- * listener) on the same port is an error at start, not a silent share. */
-static int admin_listen(const config_listener *l, char *err, size_t errlen)
-{
-    char port[16];
-    snprintf(port, sizeof(port), "%d", l->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(l->host, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "admin listen %s:%d: %s", l->host, l->port, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
-    int on = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, ADMIN_LISTEN_BACKLOG) != 0) {
-        snprintf(err, errlen, "admin listen %s:%d: %s", l->host, l->port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
-/* h2o 2.2 asserts when a context is disposed with live connections or linked
- * timers, so the loop runs until both are gone. */
-static int loop_busy(h2o_context_t *ctx)
-{
-    h2o_timeout_t *timers[] = {&ctx->zero_timeout,      &ctx->one_sec_timeout,   &ctx->hundred_ms_timeout,
-                               &ctx->handshake_timeout, &ctx->http1.req_timeout, &ctx->http2.idle_timeout,
-                               &ctx->proxy.io_timeout};
-    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
-        if (!h2o_linklist_is_empty(&timers[i]->_entries))
-            return 1;
-    return !h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->http2._conns);
-}
-
 static void *admin_main(void *arg)
 {
     admin *a = arg;
@@ -477,10 +439,10 @@ static void *admin_main(void *arg)
     do {
         h2o_evloop_run(loop, ADMIN_LOOP_TICK_MS);
         clock_gettime(CLOCK_MONOTONIC, &now);
-    } while (loop_busy(&a->ctx) &&
+    } while (listener_context_busy(&a->ctx) &&
              (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 <
                  ADMIN_CLOSE_GRACE_MS);
-    if (!loop_busy(&a->ctx)) {
+    if (!listener_context_busy(&a->ctx)) {
         h2o_context_dispose(&a->ctx);
         h2o_evloop_run(loop, 0); /* the closed sockets are freed on the next turn */
         h2o_evloop_destroy(loop);
@@ -542,7 +504,8 @@ admin *admin_start(const config *cfg, queue *q, char *err, size_t errlen)
     answer_register_filter(pathconf, start_config, a);
     answer_register_filter(&host->fallback_path, start_config, a);
 
-    if ((a->fd = admin_listen(&cfg->admin_listener, err, errlen)) < 0 ||
+    if ((a->fd = listener_open(&cfg->admin_listener, 0, ADMIN_LISTEN_BACKLOG, "admin listen", err, errlen)) <
+            0 ||
         pthread_create(&a->tid, NULL, admin_main, a) != 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "cannot start the admin thread");

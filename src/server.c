@@ -26,6 +26,7 @@
 
 #include "answer.h"
 #include "json.h"
+#include "listener.h"
 #include "log.h"
 #include "mapping.h"
 #include "metrics.h"
@@ -450,31 +451,6 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     h2o_accept(&slot->accept_ctx, sock);
 }
 
-static int open_listener(const config_listener *l, char *err, size_t errlen)
-{
-    char port[16];
-    snprintf(port, sizeof(port), "%d", l->port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(l->host, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "listen %s:%d: %s", l->host, l->port, gai_strerror(rc));
-        return -1;
-    }
-    int fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, 0);
-    int on = 1;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
-        bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, SERVER_LISTEN_BACKLOG) != 0) {
-        snprintf(err, errlen, "listen %s:%d: %s", l->host, l->port, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 /* Fresh TLS contexts for every TLS listener of cfg into out (NULL for plain
  * ones). 0, or -1 with err (and nothing allocated) when any fails to load. */
 static int load_tls(const config *cfg, SSL_CTX **out, char *err, size_t errlen)
@@ -572,7 +548,8 @@ server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
         for (size_t i = 0; i < cfg->nlisteners; i++)
             thread->fds[i] = -1;
         for (size_t i = 0; i < cfg->nlisteners; i++) {
-            thread->fds[i] = open_listener(&cfg->listeners[i], err, errlen);
+            thread->fds[i] =
+                listener_open(&cfg->listeners[i], 1, SERVER_LISTEN_BACKLOG, "listen", err, errlen);
             if (thread->fds[i] < 0) {
                 server_free(s);
                 return NULL;
@@ -592,19 +569,6 @@ static void close_listeners(server_thread *thread)
             thread->fds[i] = -1; /* closed with the socket */
         }
     }
-}
-
-/* Whether h2o still holds connections or pending timers; h2o 2.2 asserts
- * when a context is disposed with either. */
-static int connections_open(h2o_context_t *ctx)
-{
-    h2o_timeout_t *timers[] = {&ctx->zero_timeout,      &ctx->one_sec_timeout,   &ctx->hundred_ms_timeout,
-                               &ctx->handshake_timeout, &ctx->http1.req_timeout, &ctx->http2.idle_timeout,
-                               &ctx->proxy.io_timeout};
-    for (size_t i = 0; i < sizeof(timers) / sizeof(timers[0]); i++)
-        if (!h2o_linklist_is_empty(&timers[i]->_entries))
-            return 1;
-    return !h2o_linklist_is_empty(&ctx->http1._conns) || !h2o_linklist_is_empty(&ctx->http2._conns);
 }
 
 static uint64_t monotonic_ms(void)
@@ -636,7 +600,7 @@ static void drain(server_thread *thread, h2o_evloop_t *loop)
         h2o_timeout_is_linked(&thread->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&thread->ctx.http2._graceful_shutdown_timeout);
     until = monotonic_ms() + SERVER_CLOSE_GRACE_MS;
-    while (connections_open(&thread->ctx) && monotonic_ms() < until)
+    while (listener_context_busy(&thread->ctx) && monotonic_ms() < until)
         h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
     h2o_evloop_run(loop, 0); /* flush the last answers */
 }
@@ -668,7 +632,7 @@ static void *thread_main(void *arg)
 
     h2o_multithread_unregister_receiver(thread->mq, &thread->committed);
     h2o_multithread_destroy_queue(thread->mq);
-    if (!connections_open(&thread->ctx)) {
+    if (!listener_context_busy(&thread->ctx)) {
         h2o_context_dispose(&thread->ctx);
         h2o_evloop_run(loop, 0); /* sockets closed above are freed on the next turn */
         h2o_evloop_destroy(loop);
