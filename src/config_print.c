@@ -69,7 +69,7 @@ static void gen_cidrs(yajl_gen g, const char *key, const netaddr_list *list)
     json_gen_str(g, key);
     yajl_gen_array_open(g);
     for (size_t i = 0; i < list->count; i++) {
-        char text[64], cidr[72];
+        char text[64], cidr[80];
         netaddr_format(&list->items[i].addr, text, sizeof(text));
         int v4 = strchr(text, ':') == NULL;
         snprintf(cidr, sizeof(cidr), "%s/%d", text, v4 ? list->items[i].prefix - 96 : list->items[i].prefix);

@@ -2,6 +2,8 @@
  * a render of this table and no module formats exposition text itself. */
 #include "metrics.h"
 
+#include "log.h"
+
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -106,7 +108,7 @@ static int family_index(const char *name)
     for (size_t i = 0; i < NFAMILIES; i++)
         if (strcmp(families[i].name, name) == 0)
             return (int)i;
-    fprintf(stderr, "metrics: unknown family %s\n", name);
+    log_write(LOG_ERROR, "metrics: unknown family (a bug)", "family", name, NULL);
     return -1;
 }
 
@@ -258,7 +260,9 @@ static void append_labels(text *t, const family *f, const series *s, const char 
 
 static void append_number(text *t, double v)
 {
-    if (isinf(v))
+    if (isnan(v))
+        append(t, "NaN"); /* the exposition format's spelling, not printf's "nan" */
+    else if (isinf(v))
         append(t, v > 0 ? "+Inf" : "-Inf");
     else if (v == floor(v) && fabs(v) < 1e15)
         append(t, "%.0f", v);
