@@ -220,14 +220,7 @@ static int calendly_parse(const source *self, const source_request *req, yajl_va
     ev.dedup_key = calendly_dedup_key(tree, payload, event->u.string, &oom);
     oom |= calendly_add_emails(&ev, payload) != 0;
 
-    meeting_event *slot = oom ? NULL : event_list_add(out);
-    if (slot == NULL) {
-        meeting_event_clear(&ev);
-        snprintf(detail, detail_len, "out of memory");
-        return -1;
-    }
-    *slot = ev;
-    return 0;
+    return source_emit(out, &ev, oom, detail, detail_len);
 }
 
 static void calendly_destroy(source *self)
@@ -241,27 +234,19 @@ static void calendly_destroy(source *self)
 
 source *calendly_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
-    if (!YAJL_IS_OBJECT(route)) {
-        snprintf(ctx->err, ctx->errlen, "%s: %s: must be an object", ctx->file, ctx->key_prefix);
+    if (source_create_check(route, "calendly", calendly_keys, secret, "required for source calendly", ctx) !=
+        0)
         return NULL;
-    }
-    if (source_check_keys(route, "calendly", calendly_keys, ctx) != 0)
-        return NULL;
-    if (secret == NULL || secret[0] == '\0') {
-        source_config_error(ctx, "secret", "required for source calendly");
-        return NULL;
-    }
     long tolerance_s;
     if (source_read_tolerance(route, CALENDLY_DEFAULT_TOLERANCE_S, CALENDLY_MAX_TOLERANCE_S, &tolerance_s,
                               ctx) != 0)
         return NULL;
 
-    calendly_source *c = calloc(1, sizeof(*c));
-    if (c == NULL || (c->secret = strdup(secret)) == NULL) {
-        free(c);
-        snprintf(ctx->err, ctx->errlen, "%s: %s: out of memory", ctx->file, ctx->key_prefix);
+    char *secret_copy;
+    calendly_source *c = source_alloc(sizeof(*c), secret, &secret_copy, ctx);
+    if (c == NULL)
         return NULL;
-    }
+    c->secret = secret_copy;
     c->secret_len = strlen(secret);
     c->tolerance_s = tolerance_s;
     c->super.name = "calendly";

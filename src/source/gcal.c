@@ -251,22 +251,14 @@ static void gcal_destroy(source *self)
 
 source *gcal_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
-    if (!YAJL_IS_OBJECT(route)) {
-        snprintf(ctx->err, ctx->errlen, "%s: %s: must be an object", ctx->file, ctx->key_prefix);
+    if (source_create_check(route, "gcal", gcal_keys, secret,
+                            "required for source gcal (the watch channel's token)", ctx) != 0)
         return NULL;
-    }
-    if (source_check_keys(route, "gcal", gcal_keys, ctx) != 0)
+    char *secret_copy;
+    gcal_source *g = source_alloc(sizeof(*g), secret, &secret_copy, ctx);
+    if (g == NULL)
         return NULL;
-    if (secret == NULL || secret[0] == '\0') {
-        source_config_error(ctx, "secret", "required for source gcal (the watch channel's token)");
-        return NULL;
-    }
-    gcal_source *g = calloc(1, sizeof(*g));
-    if (g == NULL || (g->secret = strdup(secret)) == NULL) {
-        free(g);
-        snprintf(ctx->err, ctx->errlen, "%s: %s: out of memory", ctx->file, ctx->key_prefix);
-        return NULL;
-    }
+    g->secret = secret_copy;
     g->secret_len = strlen(secret);
     const signature_part whole = {g->secret, g->secret_len};
     if (signature_hmac_sha256(g->secret, g->secret_len, &whole, 1, g->secret_digest) != 0) {

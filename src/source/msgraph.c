@@ -302,22 +302,14 @@ static void msgraph_destroy(source *self)
 
 source *msgraph_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
-    if (!YAJL_IS_OBJECT(route)) {
-        snprintf(ctx->err, ctx->errlen, "%s: %s: must be an object", ctx->file, ctx->key_prefix);
+    if (source_create_check(route, "msgraph", msgraph_keys, secret,
+                            "required for source msgraph (the subscription's clientState)", ctx) != 0)
         return NULL;
-    }
-    if (source_check_keys(route, "msgraph", msgraph_keys, ctx) != 0)
+    char *secret_copy;
+    msgraph_source *m = source_alloc(sizeof(*m), secret, &secret_copy, ctx);
+    if (m == NULL)
         return NULL;
-    if (secret == NULL || secret[0] == '\0') {
-        source_config_error(ctx, "secret", "required for source msgraph (the subscription's clientState)");
-        return NULL;
-    }
-    msgraph_source *m = calloc(1, sizeof(*m));
-    if (m == NULL || (m->secret = strdup(secret)) == NULL) {
-        free(m);
-        snprintf(ctx->err, ctx->errlen, "%s: %s: out of memory", ctx->file, ctx->key_prefix);
-        return NULL;
-    }
+    m->secret = secret_copy;
     m->secret_len = strlen(secret);
     const signature_part whole = {m->secret, m->secret_len};
     if (signature_hmac_sha256(m->secret, m->secret_len, &whole, 1, m->secret_digest) != 0) {

@@ -261,3 +261,44 @@ int source_paths_fill(const source_paths *paths, yajl_val tree, meeting_event *e
     }
     return 0;
 }
+
+int source_create_check(yajl_val route, const char *source_name, const char *const *own_keys,
+                        const char *secret, const char *secret_required, const source_config_ctx *ctx)
+{
+    if (!YAJL_IS_OBJECT(route)) {
+        snprintf(ctx->err, ctx->errlen, "%s: %s: must be an object", ctx->file, ctx->key_prefix);
+        return -1;
+    }
+    if (source_check_keys(route, source_name, own_keys, ctx) != 0)
+        return -1;
+    if (secret_required != NULL && (secret == NULL || secret[0] == '\0')) {
+        source_config_error(ctx, "secret", "%s", secret_required);
+        return -1;
+    }
+    return 0;
+}
+
+void *source_alloc(size_t size, const char *secret, char **secret_copy, const source_config_ctx *ctx)
+{
+    void *self = calloc(1, size);
+    char *copy = self != NULL ? strdup(secret) : NULL;
+    if (copy == NULL) {
+        free(self);
+        snprintf(ctx->err, ctx->errlen, "%s: %s: out of memory", ctx->file, ctx->key_prefix);
+        return NULL;
+    }
+    *secret_copy = copy;
+    return self;
+}
+
+int source_emit(event_list *out, meeting_event *ev, int oom, char *detail, size_t detail_len)
+{
+    meeting_event *slot = oom ? NULL : event_list_add(out);
+    if (slot == NULL) {
+        meeting_event_clear(ev);
+        snprintf(detail, detail_len, "out of memory");
+        return -1;
+    }
+    *slot = *ev;
+    return 0;
+}

@@ -50,21 +50,20 @@ typedef struct source_config_ctx {
 
 typedef struct source source;
 struct source {
-    const char *name;  /* "zoom", "generic": the route's "source" value */
-    int body_is_json;  /* 1: non-empty bodies must be application/json;
-                          0: the sender sends no body, and a body is refused (415) */
+    const char *name; /* "zoom", "generic": the route's "source" value */
+    int body_is_json; /* 1: non-empty bodies must be application/json;
+                         0: the sender sends no body, and a body is refused (415) */
 
     /* 1 when this request was a handshake and *ans holds the whole answer; 0 when
      * it is an ordinary event. tree may be NULL (empty body). */
-    int (*handshake)(const source *self, const source_request *req, yajl_val tree,
-                     source_answer *ans);
+    int (*handshake)(const source *self, const source_request *req, yajl_val tree, source_answer *ans);
     /* 0 when authentic; -1 with a detail that names what is wrong (missing header,
      * stale timestamp, "signature mismatch") but never which byte differs. */
-    int (*verify)(const source *self, const source_request *req, yajl_val tree,
-                  char *detail, size_t detail_len);
+    int (*verify)(const source *self, const source_request *req, yajl_val tree, char *detail,
+                  size_t detail_len);
     /* 0 with events appended to out; -1 with detail for a 400. */
-    int (*parse)(const source *self, const source_request *req, yajl_val tree,
-                 event_list *out, char *detail, size_t detail_len);
+    int (*parse)(const source *self, const source_request *req, yajl_val tree, event_list *out, char *detail,
+                 size_t detail_len);
     void (*destroy)(source *self);
 };
 
@@ -72,8 +71,7 @@ struct source {
  * also holds generic keys like "name", "rules"; a source reads only its own).
  * secret is the route's resolved "secret" (may be NULL; the source decides if it
  * needs one). Returns NULL with ctx->err filled when unknown or misconfigured. */
-source *source_create(const char *name, yajl_val route, const char *secret,
-                      const source_config_ctx *ctx);
+source *source_create(const char *name, yajl_val route, const char *secret, const source_config_ctx *ctx);
 /* The registered names, NULL-terminated, for error messages and help. */
 const char *const *source_names(void);
 
@@ -95,7 +93,8 @@ int source_check_keys(yajl_val route, const char *source_name, const char *const
 
 /* Reads the route's optional "tolerance_s" (integer 1..max_s) into *out, or
  * default_s when absent. -1 with a config error when invalid. */
-int source_read_tolerance(yajl_val route, long default_s, long max_s, long *out, const source_config_ctx *ctx);
+int source_read_tolerance(yajl_val route, long default_s, long max_s, long *out,
+                          const source_config_ctx *ctx);
 
 /* 0 when ts (len bytes, unix seconds, digits only) is within tolerance_s of now
  * in either direction (a future stamp is as suspicious as a stale one); else -1
@@ -139,6 +138,19 @@ int source_paths_read(yajl_val route, const char *default_event_type_path, sourc
 int source_paths_fill(const source_paths *paths, yajl_val tree, meeting_event *ev, char *detail,
                       size_t detail_len);
 void source_paths_free(source_paths *paths);
+
+/* What every constructor checks first: route is an object holding only its
+ * keys (as source_check_keys), and, when secret_required is not NULL, a
+ * non-empty secret (else that message under "secret"). 0 when fine; -1 with a
+ * config error. */
+int source_create_check(yajl_val route, const char *source_name, const char *const *own_keys,
+                        const char *secret, const char *secret_required, const source_config_ctx *ctx);
+/* A zeroed instance of size bytes and a copy of secret in *secret_copy; NULL
+ * (nothing allocated) with an "out of memory" config error. */
+void *source_alloc(size_t size, const char *secret, char **secret_copy, const source_config_ctx *ctx);
+/* Appends *ev to out unless oom is set or the list cannot grow; then ev is
+ * cleared and -1 returned with detail "out of memory". */
+int source_emit(event_list *out, meeting_event *ev, int oom, char *detail, size_t detail_len);
 
 /* Vendor constructors, listed in registry.c. */
 source *zoom_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);

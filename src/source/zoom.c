@@ -208,14 +208,7 @@ static int zoom_parse(const source *self, const source_request *req, yajl_val tr
     /* participant events name one attendee; resolve's last, strict rule can use it */
     oom |= meeting_event_add_email(&ev, json_scalar(json_get(object, "participant.email"))) != 0;
 
-    meeting_event *slot = oom ? NULL : event_list_add(out);
-    if (slot == NULL) {
-        meeting_event_clear(&ev);
-        snprintf(detail, detail_len, "out of memory");
-        return -1;
-    }
-    *slot = ev;
-    return 0;
+    return source_emit(out, &ev, oom, detail, detail_len);
 }
 
 static void zoom_destroy(source *self)
@@ -229,26 +222,17 @@ static void zoom_destroy(source *self)
 
 source *zoom_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
-    if (!YAJL_IS_OBJECT(route)) {
-        snprintf(ctx->err, ctx->errlen, "%s: %s: must be an object", ctx->file, ctx->key_prefix);
+    if (source_create_check(route, "zoom", zoom_keys, secret, "required for source zoom", ctx) != 0)
         return NULL;
-    }
-    if (source_check_keys(route, "zoom", zoom_keys, ctx) != 0)
-        return NULL;
-    if (secret == NULL || secret[0] == '\0') {
-        source_config_error(ctx, "secret", "required for source zoom");
-        return NULL;
-    }
     long tolerance_s;
     if (source_read_tolerance(route, ZOOM_DEFAULT_TOLERANCE_S, ZOOM_MAX_TOLERANCE_S, &tolerance_s, ctx) != 0)
         return NULL;
 
-    zoom_source *z = calloc(1, sizeof(*z));
-    if (z == NULL || (z->secret = strdup(secret)) == NULL) {
-        free(z);
-        snprintf(ctx->err, ctx->errlen, "%s: %s: out of memory", ctx->file, ctx->key_prefix);
+    char *secret_copy;
+    zoom_source *z = source_alloc(sizeof(*z), secret, &secret_copy, ctx);
+    if (z == NULL)
         return NULL;
-    }
+    z->secret = secret_copy;
     z->secret_len = strlen(secret);
     z->tolerance_s = tolerance_s;
     z->super.name = "zoom";

@@ -13,6 +13,7 @@
 
 #include "json.h"
 #include "source/source.h"
+#include "source_fixture.h"
 
 #define SECRET "calendly-webhook-signing-key-for-tests"
 /* The t= of headers.txt: the samples' era. */
@@ -21,14 +22,14 @@
 #define SCHEDULED_EVENT "https://api.calendly.com/scheduled_events/CCCCCCCCCCCCCCCC"
 #define INVITEE SCHEDULED_EVENT "/invitees/BBBBBBBBBBBBBBBB"
 
-typedef struct fake_header {
+typedef struct one_header {
     const char *name;
     const char *value;
-} fake_header;
+} one_header;
 
 static const char *fake_lookup(void *ctx, const char *name, size_t *len)
 {
-    const fake_header *h = ctx;
+    const one_header *h = ctx;
     if (h->name == NULL || strcmp(h->name, name) != 0)
         return NULL;
     *len = strlen(h->value);
@@ -41,7 +42,7 @@ typedef struct calendly_case {
     char *body;
     size_t len;
     yajl_val tree;
-    fake_header header;
+    one_header header;
     source_request req;
     char sig[512];
     char detail[256];
@@ -49,47 +50,21 @@ typedef struct calendly_case {
 
 static char *read_sample(const char *name, size_t *len)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/calendly/%s", SAMPLES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)size + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    buf[size] = '\0';
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
+    return fixture_read_sample("calendly", name, len);
 }
 
 static source *make_source(const char *route_json, const char *secret, char *err, size_t errlen)
 {
-    char perr[128];
-    yajl_val route = json_parse(route_json, strlen(route_json), perr, sizeof(perr));
-    cr_assert_not_null(route, "%s", perr);
-    source_config_ctx ctx = {.file = "test.json", .key_prefix = "routes[1]", .err = err, .errlen = errlen};
-    source *src = calendly_source_create(route, secret, &ctx);
-    yajl_tree_free(route); /* the source must not keep pointers into it */
-    return src;
+    return fixture_make_source(calendly_source_create, "routes[1]", route_json, secret, err, errlen);
 }
 
 /* hex(HMAC-SHA256(secret, ts + "." + body)) via OpenSSL directly. */
 static void calendly_hex(const char *secret, long ts, const char *body, size_t len, char *out)
 {
     char prefix[32];
-    int plen = snprintf(prefix, sizeof(prefix), "%ld.", ts);
-    unsigned char *msg = malloc((size_t)plen + len + 1);
-    memcpy(msg, prefix, (size_t)plen);
-    memcpy(msg + plen, body, len);
+    snprintf(prefix, sizeof(prefix), "%ld.", ts);
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    cr_assert_not_null(
-        HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, (size_t)plen + len, mac, &mac_len));
-    free(msg);
-    for (unsigned int i = 0; i < mac_len; i++)
-        sprintf(out + 2 * i, "%02x", mac[i]);
+    fixture_hex(mac, fixture_hmac(secret, strlen(secret), prefix, body, len, mac), out);
 }
 
 /* The header as Calendly sends it: signed with signing_secret at ts. */
@@ -98,20 +73,16 @@ static void case_sign(calendly_case *c, const char *signing_secret, long ts)
     char hex[65];
     calendly_hex(signing_secret, ts, c->body, c->len, hex);
     snprintf(c->sig, sizeof(c->sig), "t=%ld,v1=%s", ts, hex);
-    c->header = (fake_header){HEADER, c->sig};
+    c->header = (one_header){HEADER, c->sig};
 }
 
 static void case_open_body(calendly_case *c, const char *route_json, char *body, size_t len)
 {
     memset(c, 0, sizeof(*c));
-    char err[256] = "";
-    c->src = make_source(route_json, SECRET, err, sizeof(err));
-    cr_assert_not_null(c->src, "%s", err);
+    c->src = fixture_source_ok(calendly_source_create, "routes[1]", route_json, SECRET);
     c->body = body;
     c->len = len;
-    char perr[128];
-    c->tree = json_parse(body, len, perr, sizeof(perr));
-    cr_assert_not_null(c->tree, "%s", perr);
+    c->tree = fixture_parse(body, len);
     c->req = (source_request){
         .body = body, .body_len = len, .header = fake_lookup, .header_ctx = &c->header, .now = NOW};
     case_sign(c, SECRET, NOW);
@@ -131,9 +102,7 @@ static void case_open_text(calendly_case *c, const char *json)
 
 static void case_close(calendly_case *c)
 {
-    c->src->destroy(c->src);
-    yajl_tree_free(c->tree);
-    free(c->body);
+    fixture_release(c->src, c->tree, c->body);
 }
 
 static int case_verify(calendly_case *c)

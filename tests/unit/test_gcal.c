@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "source/source.h"
+#include "source_fixture.h"
 
 /* The channel token of the sample's watch. */
 #define SECRET "route-secret-token"
@@ -16,16 +17,16 @@
 #define MAX_HEADERS 16
 #define HEADER_TEXT 256
 
-typedef struct fake_headers {
+typedef struct stored_headers {
     char names[MAX_HEADERS][HEADER_TEXT];
     char values[MAX_HEADERS][HEADER_TEXT];
     int present[MAX_HEADERS];
     size_t n;
-} fake_headers;
+} stored_headers;
 
-static const char *fake_header(void *ctx, const char *name, size_t *len)
+static const char *stored_header(void *ctx, const char *name, size_t *len)
 {
-    const fake_headers *h = ctx;
+    const stored_headers *h = ctx;
     for (size_t i = 0; i < h->n; i++) {
         if (h->present[i] && strcmp(h->names[i], name) == 0) {
             *len = strlen(h->values[i]);
@@ -36,7 +37,7 @@ static const char *fake_header(void *ctx, const char *name, size_t *len)
 }
 
 /* Sets (or with value NULL removes) a header; name given lower-case. */
-static void set_header(fake_headers *h, const char *name, const char *value)
+static void set_header(stored_headers *h, const char *name, const char *value)
 {
     size_t i = 0;
     while (i < h->n && strcmp(h->names[i], name) != 0)
@@ -50,7 +51,7 @@ static void set_header(fake_headers *h, const char *name, const char *value)
 }
 
 /* The "Name: value" lines of gcal/headers.txt, names lower-cased as h2o gives them. */
-static void load_sample_headers(fake_headers *h)
+static void load_sample_headers(stored_headers *h)
 {
     char path[512];
     snprintf(path, sizeof(path), "%s/gcal/headers.txt", SAMPLES_DIR);
@@ -73,20 +74,13 @@ static void load_sample_headers(fake_headers *h)
 
 static source *make_source(const char *route_json, const char *secret, char *err, size_t errlen)
 {
-    char perr[128];
-    yajl_val route = json_parse(route_json, strlen(route_json), perr, sizeof(perr));
-    cr_assert_not_null(route, "%s", perr);
-    source_config_ctx ctx = {.file = "test.json", .key_prefix = "routes[1]", .err = err, .errlen = errlen};
-    source *src = gcal_source_create(route, secret, &ctx);
-    /* The source must not keep pointers into the route: it dies here. */
-    yajl_tree_free(route);
-    return src;
+    return fixture_make_source(gcal_source_create, "routes[1]", route_json, secret, err, errlen);
 }
 
 /* One push: the source and the sample's headers, with an empty body. */
 typedef struct gcal_case {
     source *src;
-    fake_headers headers;
+    stored_headers headers;
     source_request req;
     char detail[256];
 } gcal_case;
@@ -94,11 +88,10 @@ typedef struct gcal_case {
 static void case_open(gcal_case *c)
 {
     memset(c, 0, sizeof(*c));
-    char err[256] = "";
-    c->src = make_source("{\"name\":\"google\",\"source\":\"gcal\"}", SECRET, err, sizeof(err));
-    cr_assert_not_null(c->src, "%s", err);
+    c->src = fixture_source_ok(gcal_source_create, "routes[1]", "{\"name\":\"google\",\"source\":\"gcal\"}",
+                               SECRET);
     load_sample_headers(&c->headers);
-    c->req = (source_request){.body = "", .body_len = 0, .header = fake_header, .header_ctx = &c->headers};
+    c->req = (source_request){.body = "", .body_len = 0, .header = stored_header, .header_ctx = &c->headers};
 }
 
 static void case_close(gcal_case *c)

@@ -11,29 +11,12 @@
 
 #include "json.h"
 #include "source/source.h"
+#include "source_fixture.h"
 
 #define SECRET "generic-shared-secret"
 #define NOW 1764068412L
 #define MAX_HEADERS 4
 #define ACTIVITY_ID "acti_3fQnXbWcOyvHk6Zz0o0iA4J8nmRZb1yJYKZLBCLG9pb"
-
-typedef struct fake_headers {
-    const char *names[MAX_HEADERS];
-    const char *values[MAX_HEADERS];
-    size_t n;
-} fake_headers;
-
-static const char *fake_header(void *ctx, const char *name, size_t *len)
-{
-    const fake_headers *h = ctx;
-    for (size_t i = 0; i < h->n; i++) {
-        if (strcmp(h->names[i], name) == 0) {
-            *len = strlen(h->values[i]);
-            return h->values[i];
-        }
-    }
-    return NULL;
-}
 
 typedef struct generic_case {
     source *src;
@@ -50,30 +33,12 @@ typedef struct generic_case {
 
 static char *read_outcome(size_t *len)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/generic/outcome.json", SAMPLES_DIR);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)size + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    buf[size] = '\0';
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
+    return fixture_read_sample("generic", "outcome.json", len);
 }
 
 static source *make_source(const char *route_json, const char *secret, char *err, size_t errlen)
 {
-    char perr[128];
-    yajl_val route = json_parse(route_json, strlen(route_json), perr, sizeof(perr));
-    cr_assert_not_null(route, "%s", perr);
-    source_config_ctx ctx = {.file = "test.json", .key_prefix = "routes[3]", .err = err, .errlen = errlen};
-    source *src = generic_source_create(route, secret, &ctx);
-    yajl_tree_free(route); /* the source must not keep pointers into it */
-    return src;
+    return fixture_make_source(generic_source_create, "routes[3]", route_json, secret, err, errlen);
 }
 
 typedef enum { ENC_SHA256_HEX, ENC_HEX, ENC_BASE64 } test_encoding;
@@ -82,15 +47,11 @@ typedef enum { ENC_SHA256_HEX, ENC_HEX, ENC_BASE64 } test_encoding;
 static void sign(const char *secret, const char *ts, const char *body, size_t len, test_encoding enc,
                  char *out)
 {
-    size_t prefix = ts ? strlen(ts) + 1 : 0;
-    unsigned char *msg = malloc(prefix + len + 1);
+    char prefix[48] = "";
     if (ts)
-        snprintf((char *)msg, prefix + 1, "%s.", ts);
-    memcpy(msg + prefix, body, len);
+        snprintf(prefix, sizeof(prefix), "%s.", ts);
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    cr_assert_not_null(HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, prefix + len, mac, &mac_len));
-    free(msg);
+    unsigned int mac_len = fixture_hmac(secret, strlen(secret), prefix, body, len, mac);
     if (enc == ENC_BASE64) {
         EVP_EncodeBlock((unsigned char *)out, mac, (int)mac_len);
         return;
@@ -98,21 +59,16 @@ static void sign(const char *secret, const char *ts, const char *body, size_t le
     char *p = out;
     if (enc == ENC_SHA256_HEX)
         p += sprintf(p, "sha256=");
-    for (unsigned int i = 0; i < mac_len; i++)
-        p += sprintf(p, "%02x", mac[i]);
+    fixture_hex(mac, mac_len, p);
 }
 
 static void case_open_body(generic_case *c, const char *route_json, char *body, size_t len)
 {
     memset(c, 0, sizeof(*c));
-    char err[256] = "";
-    c->src = make_source(route_json, SECRET, err, sizeof(err));
-    cr_assert_not_null(c->src, "%s", err);
+    c->src = fixture_source_ok(generic_source_create, "routes[3]", route_json, SECRET);
     c->body = body;
     c->len = len;
-    char perr[128];
-    c->tree = len ? json_parse(body, len, perr, sizeof(perr)) : NULL;
-    cr_assert(len == 0 || c->tree != NULL, "%s", perr);
+    c->tree = len ? fixture_parse(body, len) : NULL;
     c->req = (source_request){
         .body = body, .body_len = len, .header = fake_header, .header_ctx = &c->headers, .now = NOW};
 }
@@ -131,9 +87,7 @@ static void case_open_text(generic_case *c, const char *route_json, const char *
 
 static void case_close(generic_case *c)
 {
-    c->src->destroy(c->src);
-    yajl_tree_free(c->tree);
-    free(c->body);
+    fixture_release(c->src, c->tree, c->body);
 }
 
 static void add_header(generic_case *c, const char *name, const char *value)

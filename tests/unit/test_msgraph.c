@@ -9,6 +9,7 @@
 
 #include "json.h"
 #include "source/source.h"
+#include "source_fixture.h"
 
 /* The clientState the samples were "subscribed" with. */
 #define SECRET "secretClientValue"
@@ -27,31 +28,12 @@ static const char *no_header(void *ctx, const char *name, size_t *len)
 
 static char *read_sample(const char *name, size_t *len)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/msgraph/%s", SAMPLES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)size + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    buf[size] = '\0';
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
+    return fixture_read_sample("msgraph", name, len);
 }
 
 static source *make_source(const char *route_json, const char *secret, char *err, size_t errlen)
 {
-    char perr[128];
-    yajl_val route = json_parse(route_json, strlen(route_json), perr, sizeof(perr));
-    cr_assert_not_null(route, "%s", perr);
-    source_config_ctx ctx = {.file = "test.json", .key_prefix = "routes[0]", .err = err, .errlen = errlen};
-    source *src = msgraph_source_create(route, secret, &ctx);
-    /* The source must not keep pointers into the route: it dies here. */
-    yajl_tree_free(route);
-    return src;
+    return fixture_make_source(msgraph_source_create, "routes[0]", route_json, secret, err, errlen);
 }
 
 /* One request: source, body and its tree. */
@@ -66,15 +48,10 @@ typedef struct graph_case {
 static void case_open(graph_case *c, char *body, size_t len)
 {
     memset(c, 0, sizeof(*c));
-    char err[256] = "";
-    c->src = make_source("{\"name\":\"outlook\",\"source\":\"msgraph\"}", SECRET, err, sizeof(err));
-    cr_assert_not_null(c->src, "%s", err);
+    c->src = fixture_source_ok(msgraph_source_create, "routes[0]",
+                               "{\"name\":\"outlook\",\"source\":\"msgraph\"}", SECRET);
     c->body = body;
-    if (len > 0) {
-        char perr[128];
-        c->tree = json_parse(body, len, perr, sizeof(perr));
-        cr_assert_not_null(c->tree, "%s", perr);
-    }
+    c->tree = len > 0 ? fixture_parse(body, len) : NULL;
     c->req = (source_request){.body = body, .body_len = len, .header = no_header};
 }
 
@@ -92,9 +69,7 @@ static void case_open_sample(graph_case *c, const char *sample)
 
 static void case_close(graph_case *c)
 {
-    c->src->destroy(c->src);
-    yajl_tree_free(c->tree);
-    free(c->body);
+    fixture_release(c->src, c->tree, c->body);
 }
 
 /* Replaces the n-th (0-based) occurrence of from in s by to, same length. */

@@ -13,6 +13,7 @@
 
 #include "json.h"
 #include "source/source.h"
+#include "source_fixture.h"
 
 /* The reference vector of the spec's libraries: standard-webhooks/standard-webhooks,
  * libraries/javascript/src/webhook.test.ts, test "sign function works" (the
@@ -29,29 +30,10 @@
 /* The id and time of headers.txt: the samples' era. */
 #define MSG_ID "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
 #define NOW 1764064800L
-#define MAX_HEADERS 8
 #define ACTIVITY_ID "acti_3fQnXbWcOyvHk6Zz0o0iA4J8nmRZb1yJYKZLBCLG9pb"
 #define PATHS_ROUTE                                                                                          \
     "{\"source\":\"stdwebhooks\",\"activity_id_path\":\"data.close_activity_id\","                           \
     "\"zoom_meeting_id_path\":\"data.external_meeting_id\",\"join_url_path\":\"data.join_url\"}"
-
-typedef struct fake_headers {
-    const char *names[MAX_HEADERS];
-    const char *values[MAX_HEADERS];
-    size_t n;
-} fake_headers;
-
-static const char *fake_header(void *ctx, const char *name, size_t *len)
-{
-    const fake_headers *h = ctx;
-    for (size_t i = 0; i < h->n; i++) {
-        if (strcmp(h->names[i], name) == 0) {
-            *len = strlen(h->values[i]);
-            return h->values[i];
-        }
-    }
-    return NULL;
-}
 
 typedef struct sw_case {
     source *src;
@@ -68,19 +50,7 @@ typedef struct sw_case {
 
 static char *read_sample(const char *name, size_t *len)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/stdwebhooks/%s", SAMPLES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)size + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    buf[size] = '\0';
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
+    return fixture_read_sample("stdwebhooks", name, len);
 }
 
 /* "whsec_" + base64(key), as a sender's dashboard shows it. */
@@ -92,26 +62,16 @@ static void whsec(const char *key, char *out)
 
 static source *make_source(const char *route_json, const char *secret, char *err, size_t errlen)
 {
-    char perr[128];
-    yajl_val route = json_parse(route_json, strlen(route_json), perr, sizeof(perr));
-    cr_assert_not_null(route, "%s", perr);
-    source_config_ctx ctx = {.file = "test.json", .key_prefix = "routes[2]", .err = err, .errlen = errlen};
-    source *src = stdwebhooks_source_create(route, secret, &ctx);
-    yajl_tree_free(route); /* the source must not keep pointers into it */
-    return src;
+    return fixture_make_source(stdwebhooks_source_create, "routes[2]", route_json, secret, err, errlen);
 }
 
 /* base64(HMAC-SHA256(key, id + "." + ts + "." + body)) via OpenSSL directly. */
 static void sw_sign(const char *key, const char *id, const char *ts, const char *body, size_t len, char *out)
 {
-    size_t head = strlen(id) + 1 + strlen(ts) + 1;
-    unsigned char *msg = malloc(head + len + 1);
-    snprintf((char *)msg, head + 1, "%s.%s.", id, ts);
-    memcpy(msg + head, body, len);
+    char prefix[160];
+    snprintf(prefix, sizeof(prefix), "%s.%s.", id, ts);
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    cr_assert_not_null(HMAC(EVP_sha256(), key, (int)strlen(key), msg, head + len, mac, &mac_len));
-    free(msg);
+    unsigned int mac_len = fixture_hmac(key, strlen(key), prefix, body, len, mac);
     EVP_EncodeBlock((unsigned char *)out, mac, (int)mac_len);
 }
 
@@ -137,14 +97,10 @@ static void case_sign(sw_case *c, const char *key, long ts)
 static void case_open_body(sw_case *c, const char *route_json, const char *secret, char *body, size_t len)
 {
     memset(c, 0, sizeof(*c));
-    char err[256] = "";
-    c->src = make_source(route_json, secret, err, sizeof(err));
-    cr_assert_not_null(c->src, "%s", err);
+    c->src = fixture_source_ok(stdwebhooks_source_create, "routes[2]", route_json, secret);
     c->body = body;
     c->len = len;
-    char perr[128];
-    c->tree = json_parse(body, len, perr, sizeof(perr));
-    cr_assert_not_null(c->tree, "%s", perr);
+    c->tree = fixture_parse(body, len);
     c->req = (source_request){
         .body = body, .body_len = len, .header = fake_header, .header_ctx = &c->headers, .now = NOW};
     strcpy(c->id, MSG_ID);
@@ -175,9 +131,7 @@ static void case_open_text(sw_case *c, const char *route_json, const char *json)
 
 static void case_close(sw_case *c)
 {
-    c->src->destroy(c->src);
-    yajl_tree_free(c->tree);
-    free(c->body);
+    fixture_release(c->src, c->tree, c->body);
 }
 
 static int case_verify(sw_case *c)

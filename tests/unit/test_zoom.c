@@ -12,29 +12,11 @@
 #include "json.h"
 #include "signature.h"
 #include "source/source.h"
+#include "source_fixture.h"
 
 #define SECRET "zoom-secret-token-for-tests"
 /* An arbitrary "now", inside the samples' era (x-zm-request-timestamp of headers.txt). */
 #define NOW 1764068412L
-#define MAX_HEADERS 4
-
-typedef struct fake_headers {
-    const char *names[MAX_HEADERS];
-    const char *values[MAX_HEADERS];
-    size_t n;
-} fake_headers;
-
-static const char *fake_header(void *ctx, const char *name, size_t *len)
-{
-    const fake_headers *h = ctx;
-    for (size_t i = 0; i < h->n; i++) {
-        if (strcmp(h->names[i], name) == 0) {
-            *len = strlen(h->values[i]);
-            return h->values[i];
-        }
-    }
-    return NULL;
-}
 
 /* One request's worth of state: source, body, parsed tree, headers. */
 typedef struct zoom_case {
@@ -51,66 +33,35 @@ typedef struct zoom_case {
 
 static char *read_sample(const char *name, size_t *len)
 {
-    char path[512];
-    snprintf(path, sizeof(path), "%s/zoom/%s", SAMPLES_DIR, name);
-    FILE *f = fopen(path, "rb");
-    cr_assert_not_null(f, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    long size = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)size + 1);
-    cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size);
-    buf[size] = '\0';
-    fclose(f);
-    *len = (size_t)size;
-    return buf;
+    return fixture_read_sample("zoom", name, len);
 }
 
 static source *make_source(const char *route_json, const char *secret, char *err, size_t errlen)
 {
-    char perr[128];
-    yajl_val route = json_parse(route_json, strlen(route_json), perr, sizeof(perr));
-    cr_assert_not_null(route, "%s", perr);
-    source_config_ctx ctx = {.file = "test.json", .key_prefix = "routes[0]", .err = err, .errlen = errlen};
-    source *src = zoom_source_create(route, secret, &ctx);
-    /* The source must not keep pointers into the route: it dies here. */
-    yajl_tree_free(route);
-    return src;
+    return fixture_make_source(zoom_source_create, "routes[0]", route_json, secret, err, errlen);
 }
 
 /* v0=hex(HMAC-SHA256(secret, "v0:" + ts + ":" + body)) via OpenSSL directly. */
 static void zoom_sign(const char *secret, const char *ts, const char *body, size_t len, char *out)
 {
-    size_t msg_len = 3 + strlen(ts) + 1 + len;
-    char *msg = malloc(msg_len);
-    snprintf(msg, msg_len, "v0:%s:", ts);
-    memcpy(msg + 3 + strlen(ts) + 1, body, len);
+    char prefix[48];
+    snprintf(prefix, sizeof(prefix), "v0:%s:", ts);
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    cr_assert_not_null(
-        HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, msg_len, mac, &mac_len));
-    free(msg);
     strcpy(out, "v0=");
-    for (unsigned int i = 0; i < mac_len; i++)
-        sprintf(out + 3 + 2 * i, "%02x", mac[i]);
+    fixture_hex(mac, fixture_hmac(secret, strlen(secret), prefix, body, len, mac), out + 3);
 }
 
 static void hmac_hex(const char *secret, const char *msg, char *out)
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)msg, strlen(msg), mac, &mac_len);
-    for (unsigned int i = 0; i < mac_len; i++)
-        sprintf(out + 2 * i, "%02x", mac[i]);
+    fixture_hex(mac, fixture_hmac(secret, strlen(secret), "", msg, strlen(msg), mac), out);
 }
 
 static void case_set_body(zoom_case *c, char *body, size_t len)
 {
     c->body = body;
     c->len = len;
-    char perr[128];
-    c->tree = json_parse(body, len, perr, sizeof(perr));
-    cr_assert_not_null(c->tree, "%s", perr);
+    c->tree = fixture_parse(body, len);
     c->req = (source_request){
         .body = body, .body_len = len, .header = fake_header, .header_ctx = &c->headers, .now = NOW};
 }
@@ -127,9 +78,7 @@ static void case_sign(zoom_case *c, const char *signing_secret, long ts)
 static void case_open(zoom_case *c, const char *route_json, char *body, size_t len)
 {
     memset(c, 0, sizeof(*c));
-    char err[256] = "";
-    c->src = make_source(route_json, SECRET, err, sizeof(err));
-    cr_assert_not_null(c->src, "%s", err);
+    c->src = fixture_source_ok(zoom_source_create, "routes[0]", route_json, SECRET);
     case_set_body(c, body, len);
     case_sign(c, SECRET, NOW);
 }
@@ -148,9 +97,7 @@ static void case_open_text(zoom_case *c, const char *json)
 
 static void case_close(zoom_case *c)
 {
-    c->src->destroy(c->src);
-    yajl_tree_free(c->tree);
-    free(c->body);
+    fixture_release(c->src, c->tree, c->body);
 }
 
 static int case_verify(zoom_case *c)
