@@ -249,7 +249,6 @@ class BehindHAProxy(E2ETestCase):
         self.wait_successful_puts(2)
 
     def test_sigterm_moves_traffic_without_a_failed_webhook(self):
-        load.make_fast(self.fake)
         ids = load.activity_ids()
         load.add_meetings(self.fake, harness.sample_meeting(), ids)
         node1, node2 = self.start_node("node1"), self.start_node("node2")

@@ -7,15 +7,14 @@ then every line of the whole log is one JSON object with time, level and msg,
 access lines carry request_id, method, path, status and duration_ms, and no
 line holds any secret in any spelling (as is, base64 of it or of the Basic
 header's "key:", URL-encoded). X-Request-Id from the load balancer is echoed
-back and logged; one is generated when absent or unusable; the access log can
-be switched off."""
+back, logged and sent with the Close PUT; one is generated when absent or
+unusable; the access log can be switched off."""
 
 import base64
 import json
 import os
 import re
 import signal
-import unittest
 import uuid
 
 import harness
@@ -224,6 +223,11 @@ class FullRun(LogCase):
         self.fake.wait_for(lambda f: len(f.successful_puts()) >= 6)
         self.assertEqual(len(self.fake.successful_puts()), 6, self.fake.requests())
         self.assertGreaterEqual(self.fake.counts()["token"], 1, "the OAuth refresh did not happen")
+        ours = {r[0] for r in self.sent}
+        # (a token refresh serves every row of its credential: no one webhook's id)
+        for rec in [r for r in self.fake.requests() if r.path != "/oauth2/token/"]:
+            with self.subTest(close_request=repr(rec)):
+                self.assertIn(rec.headers.get("x-request-id"), ours, "a Close request without its webhook's id")
         dry = wait_until(lambda: [o for o in self.log_lines(d) if "dry-run" in o["msg"]])
         self.assertTrue(dry, "no dry-run line for the route whose credential is absent")
 
@@ -287,17 +291,19 @@ class RequestIds(LogCase):
                 self.assertAccessLogged(d, rid, "GET", "/healthz", 200)
         self.assertNotIn("has space", d.log_text())
 
-    # Issue 7 asks for the id to be "carried to the Close PUT"; delivery does
-    # not send it yet (no X-Request-Id anywhere outside answer.c). Remove this
-    # decorator when it does: an unexpected success fails the run.
-    @unittest.expectedFailure
     def test_request_id_is_carried_to_the_close_put(self):
+        """The load balancer's id, or the generated one, goes with the PUT, so a
+        webhook can be followed from the sender to Close."""
         d = self.start_daemon()
         body = outcome("evt_rid_put")
         hdrs = dict(harness.generic_headers(GENERIC_SECRET, body), **{"X-Request-Id": "rid-to-close-1"})
         self.assertQueued(post(d.port, "/hooks/notetaker", body, hdrs))
-        (put,) = self.wait_successful_puts(1)
-        self.assertEqual(put.headers.get("x-request-id"), "rid-to-close-1", put.headers)
+        other = outcome("evt_rid_put_generated")
+        answer = post(d.port, "/hooks/notetaker", other, harness.generic_headers(GENERIC_SECRET, other))
+        self.assertQueued(answer)
+        generated = answer[1].get("x-request-id")
+        puts = self.wait_successful_puts(2)
+        self.assertEqual(sorted(p.headers.get("x-request-id") for p in puts), sorted(["rid-to-close-1", generated]))
 
     def test_query_is_not_logged(self):
         d = self.start_daemon()
