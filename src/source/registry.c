@@ -193,6 +193,9 @@ static const source_path_key path_keys[] = {
      offsetof(meeting_event, zoom_meeting_id)},
     {"join_url_path", offsetof(source_paths, join_url_path), offsetof(meeting_event, join_url)},
     {"start_time_path", offsetof(source_paths, start_time_path), offsetof(meeting_event, start_time)},
+    {"ical_uid_path", offsetof(source_paths, ical_uid_path), offsetof(meeting_event, ical_uid)},
+    {"calendar_event_id_path", offsetof(source_paths, calendar_event_id_path),
+     offsetof(meeting_event, calendar_event_id)},
 };
 #define SOURCE_NPATH_KEYS (sizeof(path_keys) / sizeof(path_keys[0]))
 

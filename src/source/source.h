@@ -115,7 +115,8 @@ int source_scalar_at(yajl_val tree, const char *path, char **out, char *detail, 
 
 /* Where in the body senders without a fixed envelope put an event's fields:
  * the route keys "event_type_path", "activity_id_path",
- * "zoom_meeting_id_path", "join_url_path" and "start_time_path" (generic,
+ * "zoom_meeting_id_path", "join_url_path", "start_time_path", "ical_uid_path" and
+ * "calendar_event_id_path" (generic,
  * stdwebhooks). Each is a dotted path or NULL. */
 typedef struct source_paths {
     char *event_type_path;
@@ -123,6 +124,8 @@ typedef struct source_paths {
     char *zoom_meeting_id_path;
     char *join_url_path;
     char *start_time_path;
+    char *ical_uid_path;
+    char *calendar_event_id_path;
 } source_paths;
 
 /* Like source_check_keys, with the source_paths keys allowed besides own_keys. */

@@ -361,6 +361,23 @@ Test(generic, lookup_keys_and_missing_activity_id)
     case_close(&c);
 }
 
+Test(generic, calendar_keys_from_paths)
+{
+    generic_case c;
+    case_open_text(&c,
+                   "{\"source\":\"generic\",\"ical_uid_path\":\"cal.uid\","
+                   "\"calendar_event_id_path\":\"cal.event\",\"start_time_path\":\"cal.start\"}",
+                   "{\"event\":\"held\",\"cal\":{\"uid\":\"040000008200E00074C5B7101A82E008\","
+                   "\"event\":\"AAMkAGI2TAAA=\",\"start\":\"2026-11-25T09:00:00Z\"}}");
+    event_list list = {0};
+    cr_assert_eq(case_parse(&c, &list), 0, "%s", c.detail);
+    cr_expect_str_eq(list.items[0].ical_uid, "040000008200E00074C5B7101A82E008");
+    cr_expect_str_eq(list.items[0].calendar_event_id, "AAMkAGI2TAAA=");
+    cr_expect_null(list.items[0].calendar_type, "a generic sender names no calendar provider");
+    event_list_free(&list);
+    case_close(&c);
+}
+
 Test(generic, non_scalar_values_fail)
 {
     static const char *const bodies[] = {
