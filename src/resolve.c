@@ -27,12 +27,14 @@
 #define RESOLVE_BODY_EXCERPT 200
 /* Close ids are "acti_" and 43 base62 characters; room to spare. */
 #define RESOLVE_ID_MAX 128
-/* The "tried …" part of a detail: one clause a step, each under ~250 bytes. */
-#define RESOLVE_TRAIL_LEN 768
+/* The "tried …" part of a detail: one clause a step (four at most), each
+ * under ~250 bytes; delivery keeps 1024 bytes of detail, so more is wasted. */
+#define RESOLVE_TRAIL_LEN 1024
 /* A step's description ("Zoom id … between … and …", the emails). */
 #define RESOLVE_WHAT_LEN 384
-/* Cache keys an update can have: its calendar event and its Zoom meeting. */
-#define RESOLVE_MAX_KEYS 2
+/* Cache keys an update can have: its calendar event, its iCalUID and its
+ * Zoom meeting. */
+#define RESOLVE_MAX_KEYS 3
 
 /* ---- times ---- */
 
@@ -206,7 +208,26 @@ int resolve_meeting_matches_zoom(yajl_val meeting, const char *zoom_id, time_t s
     return starts_within(meeting, start, window_s);
 }
 
-/* ---- attendees (step d) ---- */
+/* ---- iCalUID (step c) ---- */
+
+int resolve_meeting_matches_ical(yajl_val meeting, const char *ical_uid, time_t start, long window_s)
+{
+    yajl_val uids = json_member(meeting, "calendar_event_uids");
+    if (ical_uid == NULL || *ical_uid == '\0' || !YAJL_IS_ARRAY(uids))
+        return 0;
+    int listed = 0;
+    /* UIDs are opaque (RFC 5545 3.8.4.7): byte-exact, no case folding, no
+     * prefix; Outlook's are hex strings that are prefixes of each other. */
+    for (size_t i = 0; i < uids->u.array.len && !listed; i++) {
+        yajl_val uid = uids->u.array.values[i];
+        listed = YAJL_IS_STRING(uid) && strcmp(uid->u.string, ical_uid) == 0;
+    }
+    /* the occurrences of a recurring event may share one UID: the start
+     * tells them apart */
+    return listed && (start == 0 || starts_within(meeting, start, window_s));
+}
+
+/* ---- attendees (step e) ---- */
 
 /* 1 when attendees[] lists email (any case); with organizers_only, only an
  * entry flagged is_organizer counts. */
@@ -304,8 +325,9 @@ typedef struct lookup {
     const credential *cred;
     const close_update *u;
     const resolve_options *o;
-    time_t start;        /* -1: unknown */
-    const char *zoom_id; /* given, or from the join URL; NULL: none */
+    time_t start;         /* -1: unknown */
+    const char *zoom_id;  /* given, or from the join URL; NULL: none */
+    const char *ical_uid; /* NULL when absent or empty */
     trail tried;
     char *detail;
     size_t detail_len;
@@ -440,13 +462,13 @@ static resolve_result step_search(lookup *l, char **activity_id)
     return r;
 }
 
-/* ---- steps c and d: the meetings around the start ---- */
+/* ---- steps c, d and e: the meetings around the start ---- */
 
-/* Both steps read the same list, so it is fetched once. */
+/* The three steps read the same list, so it is fetched once. */
 typedef struct window_scan {
     char from[32], to[32]; /* the window, as sent */
     size_t checked;        /* meetings Close returned */
-    candidates by_zoom, by_attendees;
+    candidates by_ical, by_zoom, by_attendees;
 } window_scan;
 
 static char *page_query(close_client *c, const window_scan *s, size_t skip)
@@ -456,7 +478,7 @@ static char *page_query(close_client *c, const window_scan *s, size_t skip)
     if (from != NULL && to != NULL &&
         asprintf(&q,
                  "activity_at__gte=%s&activity_at__lte=%s&_limit=%d&_skip=%zu"
-                 "&_fields=id,starts_at,conference_links,attendees",
+                 "&_fields=id,starts_at,calendar_event_uids,conference_links,attendees",
                  from, to, RESOLVE_PAGE_SIZE, skip) < 0)
         q = NULL;
     free(from);
@@ -469,6 +491,8 @@ static void scan_meeting(lookup *l, window_scan *s, yajl_val m)
     const close_update *u = l->u;
     long attendee_window =
         l->o->attendee_window_s < l->o->window_s ? l->o->attendee_window_s : l->o->window_s;
+    if (l->ical_uid != NULL && resolve_meeting_matches_ical(m, l->ical_uid, l->start, l->o->window_s))
+        candidates_add(&s->by_ical, m);
     if (l->zoom_id != NULL && resolve_meeting_matches_zoom(m, l->zoom_id, l->start, l->o->window_s))
         candidates_add(&s->by_zoom, m);
     if (u->nattendee_emails > 0 && resolve_meeting_matches_attendees(
@@ -527,6 +551,15 @@ static resolve_result step_window(lookup *l, char **activity_id)
     if (scan_window(l, &s, &r) != 0)
         return r;
     char what[RESOLVE_WHAT_LEN];
+    if (l->ical_uid != NULL) {
+        snprintf(what, sizeof(what), "iCalUID %s between %s and %s", l->ical_uid, s.from, s.to);
+        if ((r = judge(l, &s.by_ical, 0, what, activity_id)) != RESOLVE_NOT_FOUND)
+            return r;
+        trail_add(&l->tried,
+                  "no Close meeting with iCalUID %s in calendar_event_uids between %s and %s (%zu meetings "
+                  "checked)",
+                  l->ical_uid, s.from, s.to, s.checked);
+    }
     if (l->zoom_id != NULL) {
         snprintf(what, sizeof(what), "Zoom id %s between %s and %s", l->zoom_id, s.from, s.to);
         if ((r = judge(l, &s.by_zoom, 0, what, activity_id)) != RESOLVE_NOT_FOUND)
@@ -554,8 +587,8 @@ static resolve_result step_window(lookup *l, char **activity_id)
  * to another Close organisation). The start time is part of a key wherever
  * the sender gives one: a recurring meeting keeps its Zoom id (and calendar
  * series id) for every occurrence, and each occurrence is its own Close
- * meeting. A bare Zoom id is no key: without a start it cannot be looked up
- * either. */
+ * meeting. A bare Zoom id or iCalUID is no key: without a start it cannot be
+ * looked up either (and a recurring event's occurrences may share the UID). */
 static size_t cache_keys(const lookup *l, char *keys[RESOLVE_MAX_KEYS])
 {
     const close_update *u = l->u;
@@ -569,6 +602,8 @@ static size_t cache_keys(const lookup *l, char *keys[RESOLVE_MAX_KEYS])
                             u->calendar_event_id, at);
         n += rc >= 0;
     }
+    if (l->ical_uid != NULL && l->start != (time_t)-1)
+        n += asprintf(&keys[n], "%s/ical:%s@%lld", l->cred->name, l->ical_uid, at) >= 0;
     if (l->zoom_id != NULL && l->start != (time_t)-1)
         n += asprintf(&keys[n], "%s/zoom:%s@%lld", l->cred->name, l->zoom_id, at) >= 0;
     return n;
@@ -601,15 +636,32 @@ static void cache_store(const lookup *l, char *const *keys, size_t n, const char
 
 /* ---- the resolution ---- */
 
-/* Fills the start and the Zoom id (given, or the join URL's /j/<id>);
- * returns what was derived, for the caller to free. */
+/* Fills the start, the iCalUID and the Zoom id (given, or the join URL's
+ * /j/<id>); returns what was derived, for the caller to free. */
 static char *lookup_prepare(lookup *l)
 {
     char *derived = NULL;
     l->start = resolve_parse_time(l->u->start_time);
     l->zoom_id = all_digits(l->u->zoom_meeting_id) ? l->u->zoom_meeting_id
                                                    : (derived = zoom_id_from_url(l->u->join_url));
+    l->ical_uid = l->u->ical_uid != NULL && l->u->ical_uid[0] != '\0' ? l->u->ical_uid : NULL;
     return derived;
+}
+
+/* "iCalUID X, Zoom id Y, attendee emails": the keys that need the window. */
+static void window_keys(const lookup *l, char *out, size_t len)
+{
+    char ical[RESOLVE_WHAT_LEN / 2] = "", zoom[RESOLVE_WHAT_LEN / 4] = "";
+    if (l->ical_uid != NULL)
+        snprintf(ical, sizeof(ical), "iCalUID %s", l->ical_uid);
+    if (l->zoom_id != NULL)
+        snprintf(zoom, sizeof(zoom), "Zoom id %s", l->zoom_id);
+    const char *parts[] = {ical, zoom, l->u->nattendee_emails > 0 ? "attendee emails" : ""};
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && used < len; i++)
+        if (parts[i][0] != '\0')
+            used += (size_t)snprintf(out + used, len - used, "%s%s", used ? ", " : "", parts[i]);
 }
 
 static resolve_result run_steps(lookup *l, char **activity_id)
@@ -622,13 +674,14 @@ static resolve_result run_steps(lookup *l, char **activity_id)
         if ((r = step_search(l, activity_id)) != RESOLVE_NOT_FOUND)
             return r;
     }
-    if (l->zoom_id != NULL || u->nattendee_emails > 0) {
+    if (l->ical_uid != NULL || l->zoom_id != NULL || u->nattendee_emails > 0) {
         /* Without a start time the only exact search is paging every meeting the
          * organisation ever had, which costs unbounded requests against the rate
          * limit and still cannot tell a recurring meeting's occurrences apart. */
         if (l->start == (time_t)-1) {
-            trail_add(&l->tried, "%s%s but no usable start time (%s)",
-                      l->zoom_id ? "Zoom id " : "attendee emails", l->zoom_id ? l->zoom_id : "",
+            char keys[RESOLVE_WHAT_LEN];
+            window_keys(l, keys, sizeof(keys));
+            trail_add(&l->tried, "%s but no usable start time (%s)", keys,
                       u->start_time ? u->start_time : "absent");
         } else {
             tried_any = 1;
@@ -639,8 +692,8 @@ static resolve_result run_steps(lookup *l, char **activity_id)
     if (!tried_any) {
         detail_printf(l->detail, l->detail_len, "no lookup key: %s",
                       l->tried.len ? l->tried.text
-                                   : "no calendar event id with a calendar type, no numeric Zoom meeting id "
-                                     "or /j/<id> join URL, no attendee emails");
+                                   : "no calendar event id with a calendar type, no iCalUID, no numeric Zoom "
+                                     "meeting id or /j/<id> join URL, no attendee emails");
         return RESOLVE_NO_KEYS;
     }
     detail_printf(l->detail, l->detail_len, "tried %s", l->tried.text);

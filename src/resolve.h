@@ -9,13 +9,17 @@
  *      provider_calendar_event_id + provider_calendar_type, and by
  *      starts_at__gte/__lt around the start when there is one (a recurring
  *      event's occurrences share one event id);
- *   c. the Zoom meeting id (or the /j/<id> of the join URL): the meetings
- *      starting within window_s of the start (Close's list, paged, filtered
- *      with activity_at__gte/__lte and checked again on starts_at), kept when
- *      a conference_links[].url holds the id as its /j/<id> path;
- *   d. attendee emails, last and strict: among the same listed meetings, those
+ *   c. the iCalUID (ical_uid): the meetings starting within window_s of the
+ *      start (Close's list, paged, filtered with activity_at__gte/__lte and
+ *      checked again on starts_at), kept when calendar_event_uids holds the
+ *      UID exactly (resolve_meeting_matches_ical);
+ *   d. the Zoom meeting id (or the /j/<id> of the join URL): among the same
+ *      listed meetings, those with a conference_links[].url holding the id as
+ *      its /j/<id> path;
+ *   e. attendee emails, last and strict: among the same listed meetings, those
  *      starting within attendee_window_s whose attendees hold every external
  *      email of the event (resolve_meeting_matches_attendees).
+ * Steps c, d and e need a start time and share one fetch of the list.
  * Exactly one candidate at a step: found (and cached). Several: ambiguous, a
  * dead letter listing them, never a guess. None after every step: not found
  * yet (Close's calendar sync lags; delivery retries), detail saying what was
@@ -41,8 +45,8 @@ typedef enum {
 } resolve_result;
 
 typedef struct resolve_options {
-    long window_s;          /* resolve.window_s: steps b and c */
-    long attendee_window_s; /* resolve.attendee_window_s: step d, at most window_s */
+    long window_s;          /* resolve.window_s: steps b, c and d */
+    long attendee_window_s; /* resolve.attendee_window_s: step e, at most window_s */
     meeting_cache *cache;   /* NULL: no cache */
     long cache_ttl_s;       /* resolve.cache_ttl_s */
     int skip_cache;         /* 1: ask Close even when cached (the cached id got a 404) */
@@ -61,7 +65,7 @@ resolve_result resolve_find(close_client *c, const credential *cred, const close
 void resolve_forget(const resolve_options *o, const credential *cred, const close_update *u,
                     const char *activity_id);
 
-/* resolve_find without a cache, one window for steps c and d. */
+/* resolve_find without a cache, one window for steps c, d and e. */
 resolve_result resolve_activity(close_client *c, const credential *cred, const close_update *u, long window_s,
                                 char **activity_id, char *detail, size_t detail_len);
 
@@ -73,7 +77,13 @@ int resolve_zoom_url_matches(const char *url, const char *zoom_id);
  * conference link and starts within window_s of start (start 0 = any time). */
 int resolve_meeting_matches_zoom(yajl_val meeting, const char *zoom_id, time_t start, long window_s);
 
-/* Step d's rule for one meeting (an element of Close's "data"). Emails are
+/* Step c's rule for one meeting (an element of Close's "data"): 1 when its
+ * calendar_event_uids holds ical_uid byte for byte (UIDs are opaque: no case
+ * folding, no prefix) and it starts within window_s of start (start 0 = any
+ * time). NULL or empty ical_uid: 0. */
+int resolve_meeting_matches_ical(yajl_val meeting, const char *ical_uid, time_t start, long window_s);
+
+/* Step e's rule for one meeting (an element of Close's "data"). Emails are
  * compared case-insensitively. The meeting's organizer set is the emails of
  * its attendees[] entries with "is_organizer": true (Close marks the
  * calendar owner, the seller side, so); an event email is external when it is

@@ -1,7 +1,7 @@
 /* Tests for resolve: each matching rule with its near misses (where a miss
  * would put notes on the wrong meeting), time parsing, and the steps in order
- * against a loopback fake Close: Meeting Search, the Zoom window, attendees,
- * ambiguity, and the cache in front of them all. */
+ * against a loopback fake Close: Meeting Search, the iCalUID, the Zoom id and
+ * the attendees in one window, ambiguity, and the cache in front of them all. */
 #include <criterion/criterion.h>
 #include <curl/curl.h>
 #include <stdio.h>
@@ -141,14 +141,7 @@ Test(resolve, meeting_without_links_or_start)
     yajl_tree_free(b);
 }
 
-/* ---- step d: attendee emails ---- */
-
-/* A meeting at 09:00 with the buyer dana (external) and the seller's host. */
-#define MEETING_0900                                                                                         \
-    "{\"id\":\"acti_m\",\"starts_at\":\"2026-11-25T09:00:00+00:00\",\"attendees\":["                         \
-    "{\"email\":\"dana@acme.example\",\"is_organizer\":false},"                                              \
-    "{\"email\":\"Host@Seller.example\",\"is_organizer\":true},"                                             \
-    "{\"email\":\"lee@acme.example\"}]}"
+/* ---- step c: iCalUID ---- */
 
 static yajl_val parse_text(const char *text)
 {
@@ -157,6 +150,66 @@ static yajl_val parse_text(const char *text)
     cr_assert_not_null(v, "%s", err);
     return v;
 }
+
+/* the sample meeting's UID, an Outlook-style hex string */
+#define SAMPLE_UID "040000008200E00074C5B7101A82E008000000001"
+
+Test(resolve, ical_uid_exact_on_the_sample_meeting)
+{
+    yajl_val meeting = load_json(SAMPLES_DIR "/close/meeting.json");
+    time_t at = zoom_start() - 3; /* 09:00:00, the meeting's start */
+    cr_assert(resolve_meeting_matches_ical(meeting, SAMPLE_UID, at, 900));
+    cr_assert(resolve_meeting_matches_ical(meeting, SAMPLE_UID, at + 900, 900)); /* the window's edge */
+    cr_assert(resolve_meeting_matches_ical(meeting, SAMPLE_UID, 0, 0));          /* start 0: any time */
+    yajl_tree_free(meeting);
+}
+
+Test(resolve, ical_uid_near_misses)
+{
+    yajl_val meeting = load_json(SAMPLES_DIR "/close/meeting.json");
+    time_t at = zoom_start() - 3;
+    /* Outlook UIDs differ only in their tail: a prefix either way is another event */
+    cr_assert_not(resolve_meeting_matches_ical(meeting, "040000008200E00074C5B7101A82E00800000000", at, 900));
+    cr_assert_not(
+        resolve_meeting_matches_ical(meeting, "040000008200E00074C5B7101A82E0080000000011", at, 900));
+    /* opaque: no case folding */
+    cr_assert_not(
+        resolve_meeting_matches_ical(meeting, "040000008200e00074c5b7101a82e008000000001", at, 900));
+    cr_assert_not(resolve_meeting_matches_ical(meeting, "", at, 900));
+    cr_assert_not(resolve_meeting_matches_ical(meeting, NULL, at, 900));
+    /* the same UID an hour off is another occurrence of a recurring event */
+    cr_assert_not(resolve_meeting_matches_ical(meeting, SAMPLE_UID, at + 3600, 900));
+    cr_assert_not(resolve_meeting_matches_ical(meeting, SAMPLE_UID, at - 901, 900));
+    yajl_tree_free(meeting);
+}
+
+Test(resolve, ical_uid_among_several_and_malformed_lists)
+{
+    yajl_val several = parse_text("{\"id\":\"acti_s\",\"starts_at\":\"2026-11-25T09:00:00Z\","
+                                  "\"calendar_event_uids\":[7,null,\"a@google.com\",\"b@google.com\"]}");
+    yajl_val not_a_list = parse_text("{\"id\":\"acti_n\",\"starts_at\":\"2026-11-25T09:00:00Z\","
+                                     "\"calendar_event_uids\":\"b@google.com\"}");
+    yajl_val no_start = parse_text("{\"id\":\"acti_x\",\"calendar_event_uids\":[\"b@google.com\"]}");
+    time_t at = zoom_start() - 3;
+    cr_assert(resolve_meeting_matches_ical(several, "b@google.com", at, 900));
+    cr_assert(resolve_meeting_matches_ical(several, "a@google.com", at, 900));
+    cr_assert_not(resolve_meeting_matches_ical(several, "7", at, 900)); /* not a string in the list */
+    cr_assert_not(resolve_meeting_matches_ical(not_a_list, "b@google.com", at, 900));
+    cr_assert_not(resolve_meeting_matches_ical(no_start, "b@google.com", at, 900));
+    cr_assert(resolve_meeting_matches_ical(no_start, "b@google.com", 0, 900));
+    yajl_tree_free(several);
+    yajl_tree_free(not_a_list);
+    yajl_tree_free(no_start);
+}
+
+/* ---- step e: attendee emails ---- */
+
+/* A meeting at 09:00 with the buyer dana (external) and the seller's host. */
+#define MEETING_0900                                                                                         \
+    "{\"id\":\"acti_m\",\"starts_at\":\"2026-11-25T09:00:00+00:00\",\"attendees\":["                         \
+    "{\"email\":\"dana@acme.example\",\"is_organizer\":false},"                                              \
+    "{\"email\":\"Host@Seller.example\",\"is_organizer\":true},"                                             \
+    "{\"email\":\"lee@acme.example\"}]}"
 
 Test(resolve, attendees_every_external_present)
 {
@@ -450,6 +503,152 @@ Test(resolve_find, attendees_on_two_meetings_is_ambiguous)
     env_free(&e);
 }
 
+#define ICAL_MEETING(id, starts, uids)                                                                       \
+    "{\"id\":\"" id "\",\"starts_at\":\"" starts "\",\"calendar_event_uids\":[" uids "],"                    \
+    "\"attendees\":[{\"email\":\"dana@acme.example\"},{\"email\":\"host@seller.example\","                   \
+    "\"is_organizer\":true}]}"
+#define GOOGLE_UID "7kukuqrfedlm2f9t0v6ns5mhq8@google.com"
+
+Test(resolve_find, ical_uid_found_in_the_window_and_cached)
+{
+    env e;
+    env_init(&e, 1);
+    answer(&e, ICAL_MEETING("acti_other", "2026-11-25T09:00:00Z", "\"x" GOOGLE_UID "\"") "," ICAL_MEETING(
+                   "acti_ical", "2026-11-25T09:00:00Z", "\"a@google.com\",\"" GOOGLE_UID "\""));
+    close_update u = {.ical_uid = GOOGLE_UID, .start_time = "2026-11-25T09:00:03Z"};
+    char *id = NULL;
+    int cached = -1;
+    cr_assert_eq(run(&e, &u, &id, &cached), RESOLVE_FOUND, "%s", e.detail);
+    cr_assert_str_eq(id, "acti_ical");
+    cr_assert_eq(cached, 0);
+    cr_assert_eq(e.fake.nrequests, 1);
+    const char *t = target_of(&e, 0);
+    cr_assert_not_null(strstr(t, "activity_at__gte=2026-11-25T07%3A00%3A03Z"), "%s", t);
+    cr_assert_not_null(strstr(t, "calendar_event_uids"), "fields must include calendar_event_uids: %s", t);
+    cr_assert_not_null(strstr(e.detail, "iCalUID " GOOGLE_UID), "%s", e.detail);
+    free(id);
+
+    /* cached per credential, UID and occurrence start */
+    char key[256];
+    snprintf(key, sizeof(key), "sales/ical:" GOOGLE_UID "@%lld", (long long)zoom_start());
+    char *hit = meeting_cache_get(e.cache, key, time(NULL));
+    cr_assert_not_null(hit, "nothing cached under %s", key);
+    cr_assert_str_eq(hit, "acti_ical");
+    free(hit);
+    env again = e; /* nothing answers now: only the cache can */
+    again.fake = (fake_http){0};
+    cr_assert_eq(run(&again, &u, &id, &cached), RESOLVE_FOUND, "%s", again.detail);
+    cr_assert_str_eq(id, "acti_ical");
+    cr_assert_eq(cached, 1);
+    free(id);
+    resolve_forget(&again.o, &cred, &u, "acti_ical");
+    hit = meeting_cache_get(e.cache, key, time(NULL));
+    cr_assert_null(hit, "resolve_forget kept %s", key);
+    env_free(&e);
+}
+
+Test(resolve_find, ical_uid_prefix_of_another_is_no_match)
+{
+    env e;
+    env_init(&e, 0);
+    /* each meeting's UID extends or shortens the one asked for by a character */
+    answer(&e, ICAL_MEETING("acti_longer", "2026-11-25T09:00:00Z", "\"" SAMPLE_UID "1\"") "," ICAL_MEETING(
+                   "acti_shorter", "2026-11-25T09:00:00Z", "\"040000008200E00074C5B7101A82E00800000000\""));
+    close_update u = {.ical_uid = SAMPLE_UID, .start_time = "2026-11-25T09:00:03Z"};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_NOT_FOUND, "%s", e.detail);
+    cr_assert_null(id);
+    cr_assert(strncmp(e.detail, "tried ", 6) == 0, "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "iCalUID " SAMPLE_UID " in calendar_event_uids"), "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "2 meetings checked"), "%s", e.detail);
+    env_free(&e);
+}
+
+Test(resolve_find, ical_uid_on_two_meetings_is_ambiguous)
+{
+    env e;
+    env_init(&e, 1);
+    answer(&e, ICAL_MEETING("acti_one", "2026-11-25T09:00:00Z", "\"" GOOGLE_UID "\"") "," ICAL_MEETING(
+                   "acti_two", "2026-11-25T09:30:00Z", "\"" GOOGLE_UID "\""));
+    close_update u = {.ical_uid = GOOGLE_UID, .start_time = "2026-11-25T09:00:03Z"};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_AMBIGUOUS, "%s", e.detail);
+    cr_assert_null(id);
+    cr_assert_not_null(strstr(e.detail, "acti_one, acti_two"), "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "iCalUID"), "%s", e.detail);
+    char key[256];
+    snprintf(key, sizeof(key), "sales/ical:" GOOGLE_UID "@%lld", (long long)zoom_start());
+    cr_assert_null(meeting_cache_get(e.cache, key, time(NULL)), "an ambiguous answer must not be cached");
+    env_free(&e);
+}
+
+Test(resolve_find, ical_uid_wins_over_zoom_and_attendees_in_one_fetch)
+{
+    env e;
+    env_init(&e, 0);
+    /* dana is on both; only acti_zoom carries the Zoom link, only acti_ical the
+     * UID: the UID is the exact key, so it decides */
+    answer(&e,
+           ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z", "https://zoom.us/j/" ZOOM_ID) "," ICAL_MEETING(
+               "acti_ical", "2026-11-25T09:00:00Z", "\"" GOOGLE_UID "\""));
+    char *emails[] = {"dana@acme.example"};
+    close_update u = {.ical_uid = GOOGLE_UID,
+                      .zoom_meeting_id = ZOOM_ID,
+                      .start_time = "2026-11-25T09:00:03Z",
+                      .attendee_emails = emails,
+                      .nattendee_emails = 1};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
+    cr_assert_str_eq(id, "acti_ical");
+    cr_assert_eq(e.fake.nrequests, 1);
+    free(id);
+
+    /* without the Zoom id, the UID still beats the attendees (matching both) */
+    env e2;
+    env_init(&e2, 0);
+    answer(&e2, ICAL_MEETING("acti_dana", "2026-11-25T09:00:00Z", "\"x@google.com\"") "," ICAL_MEETING(
+                    "acti_ical", "2026-11-25T09:05:00Z", "\"" GOOGLE_UID "\""));
+    close_update by_attendees = {.ical_uid = GOOGLE_UID,
+                                 .start_time = "2026-11-25T09:00:03Z",
+                                 .attendee_emails = emails,
+                                 .nattendee_emails = 1};
+    cr_assert_eq(run(&e2, &by_attendees, &id, NULL), RESOLVE_FOUND, "%s", e2.detail);
+    cr_assert_str_eq(id, "acti_ical");
+    free(id);
+    env_free(&e2);
+    env_free(&e);
+}
+
+Test(resolve_find, ical_uid_miss_falls_through_to_the_zoom_id)
+{
+    env e;
+    env_init(&e, 0);
+    answer(&e, ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z", "https://zoom.us/j/" ZOOM_ID));
+    close_update u = {
+        .ical_uid = GOOGLE_UID, .zoom_meeting_id = ZOOM_ID, .start_time = "2026-11-25T09:00:03Z"};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
+    cr_assert_str_eq(id, "acti_zoom");
+    cr_assert_eq(e.fake.nrequests, 1, "the Zoom step must reuse the iCalUID step's fetch");
+    free(id);
+    env_free(&e);
+}
+
+Test(resolve_find, ical_uid_without_a_start_is_no_key)
+{
+    env e;
+    env_init(&e, 0);
+    close_update u = {.ical_uid = GOOGLE_UID};
+    char *id = NULL;
+    cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_NO_KEYS, "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "iCalUID " GOOGLE_UID " but no usable start time"), "%s", e.detail);
+    close_update empty = {.ical_uid = "", .start_time = "2026-11-25T09:00:03Z"};
+    cr_assert_eq(run(&e, &empty, &id, NULL), RESOLVE_NO_KEYS, "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "no iCalUID"), "%s", e.detail);
+    cr_assert_null(id);
+    env_free(&e);
+}
+
 Test(resolve_find, nothing_found_says_every_step_tried)
 {
     env e;
@@ -459,6 +658,7 @@ Test(resolve_find, nothing_found_says_every_step_tried)
     char *emails[] = {"sam@acme.example"};
     close_update u = {.calendar_event_id = GRAPH_EVENT_ID,
                       .calendar_type = "microsoft",
+                      .ical_uid = GOOGLE_UID,
                       .zoom_meeting_id = ZOOM_ID,
                       .start_time = "2026-11-25T09:00:03Z",
                       .attendee_emails = emails,
@@ -466,6 +666,7 @@ Test(resolve_find, nothing_found_says_every_step_tried)
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_NOT_FOUND, "%s", e.detail);
     cr_assert_not_null(strstr(e.detail, "meeting search"), "%s", e.detail);
+    cr_assert_not_null(strstr(e.detail, "iCalUID " GOOGLE_UID), "%s", e.detail);
     cr_assert_not_null(strstr(e.detail, "Zoom id " ZOOM_ID), "%s", e.detail);
     cr_assert_not_null(strstr(e.detail, "sam@acme.example"), "%s", e.detail);
     env_free(&e);
