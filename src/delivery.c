@@ -37,6 +37,7 @@
 
 typedef struct worker {
     struct delivery *d;
+    const char *request_id; /* of the row being handled, for its log lines */
     close_client *client;
     pthread_t thread;
     int started;
@@ -117,7 +118,8 @@ static void settle_done(worker *w, const queue_row *row, const char *activity_id
     count_delivery(row, "done", status);
     metrics_observe("closehook_end_to_end_seconds", (double)(now_ms() - row->created_at) / 1000.0,
                     METRIC_LABELS(row->route));
-    log_write(LOG_INFO, what, "route", row->route, "id", id, "activity_id", activity_id, "status", st, NULL);
+    log_write(LOG_INFO, what, "route", row->route, "id", id, "request_id", w->request_id, "activity_id",
+              activity_id, "status", st, NULL);
 }
 
 static void settle_dead(worker *w, const queue_row *row, const char *reason, long status)
@@ -128,7 +130,8 @@ static void settle_dead(worker *w, const queue_row *row, const char *reason, lon
     rate_limit_forget_row(w->d->rl, row->id);
     count_delivery(row, "dead", status);
     metrics_inc("closehook_dead_letters_total", METRIC_LABELS(row->route));
-    log_write(LOG_WARN, "dead letter", "route", row->route, "id", id, "reason", reason, NULL);
+    log_write(LOG_WARN, "dead letter", "route", row->route, "id", id, "request_id", w->request_id, "reason",
+              reason, NULL);
 }
 
 /* Attempts that failed: queue_claim counts every claim, also those our own
@@ -165,8 +168,8 @@ static void settle_retry(worker *w, const queue_row *row, const char *reason, do
     snprintf(id, sizeof(id), "%" PRId64, row->id);
     snprintf(attempt, sizeof(attempt), "%d", failed);
     snprintf(in, sizeof(in), "%" PRId64, wait);
-    log_write(LOG_WARN, "retry", "route", row->route, "id", id, "attempt", attempt, "retry_in_ms", in,
-              "reason", reason, NULL);
+    log_write(LOG_WARN, "retry", "route", row->route, "id", id, "request_id", w->request_id, "attempt",
+              attempt, "retry_in_ms", in, "reason", reason, NULL);
 }
 
 /* Our own pacing held the request back (Close was not asked): the row goes
@@ -200,10 +203,10 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
         n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: zoom id %s)/", w->d->cfg->close_base_url,
                      u->zoom_meeting_id);
     else
-        n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: from join_url or start time)/",
+        n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: by the webhook's lookup keys)/",
                      w->d->cfg->close_base_url);
     log_write(LOG_INFO, "dry-run: would PUT", "method", "PUT", "url", n < 0 ? NULL : url, "body",
-              u->body_json, "route", row->route, "id", id, NULL);
+              u->body_json, "route", row->route, "id", id, "request_id", u->request_id, NULL);
     if (n >= 0)
         free(url);
     queue_mark_done(w->d->q, row->id);
@@ -450,6 +453,7 @@ static void deliver_row(worker *w, const queue_row *row)
         update_clear(&u);
         return;
     }
+    w->request_id = u.request_id;
     const credential *cred = config_find_credential(w->d->cfg, row->credential);
     if (cred == NULL) {
         snprintf(reason, sizeof(reason), "unknown credential \"%s\"", row->credential);
@@ -462,6 +466,7 @@ static void deliver_row(worker *w, const queue_row *row)
         close_client_set_request_id(w->client, NULL);
         close_client_set_booked(w->client, RATE_LIMIT_WRITE, 0);
     }
+    w->request_id = NULL;
     update_clear(&u);
 }
 
