@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs exactly the Debian 12 packages closehook builds and tests with.
+# Installs exactly the Debian 12 packages closehook builds and tests with, plus
+# any packages named as arguments (bench/deps.sh adds its own that way).
 # Idempotent: packages already present are not reinstalled; runs with no stdin.
 set -euo pipefail
 
@@ -9,6 +10,7 @@ packages=(build-essential cmake pkg-config clang
 # The deploy/ checks (tests/deploy): systemd-analyze verifies the unit, haproxy -c and
 # nginx -t check the load-balancer examples, python3-yaml parses the Kubernetes files.
 packages+=(systemd haproxy nginx python3-yaml)
+packages+=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

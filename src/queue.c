@@ -45,6 +45,10 @@ static const char SCHEMA_SQL[] =
     "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_dedup ON deliveries(route, dedup_key);"
     "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at, id);"
     "CREATE INDEX IF NOT EXISTS deliveries_order ON deliveries(order_key, id);"
+    /* The claim walks pending rows in id order and stops at the first one it
+     * may send (bench/README.md: with the due index SQLite sorted every pending
+     * row per claim, 14 ms at 8k pending; in id order it is microseconds). */
+    "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(state, id);"
     "PRAGMA user_version = 1;"
     "COMMIT;";
 
@@ -96,7 +100,7 @@ enum {
 };
 static const char *const READER_SQL[R_COUNT] = {
     [R_CLAIM] = "UPDATE deliveries SET state = 'inflight', attempts = attempts + 1"
-                " WHERE id = (SELECT d.id FROM deliveries d WHERE" CLAIMABLE
+                " WHERE id = (SELECT d.id FROM deliveries d INDEXED BY deliveries_pending WHERE" CLAIMABLE
                 " AND d.next_attempt_at <= ?1 ORDER BY d.id LIMIT 1)"
                 " RETURNING id, route, credential, dedup_key, payload, attempts, created_at",
     [R_NEXT_DUE] = "SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE" CLAIMABLE,
