@@ -4,7 +4,7 @@
 # Idempotent: packages already present are not reinstalled; runs with no stdin.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config clang
+packages=(build-essential cmake pkg-config clang clang-format
           libh2o-evloop-dev libcurl4-openssl-dev libyajl-dev libssl-dev
           libsqlite3-dev libcriterion-dev python3 openssl)
 # The deploy/ checks (tests/deploy): systemd-analyze verifies the unit, haproxy -c and

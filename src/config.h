@@ -73,19 +73,19 @@ typedef struct credential_oauth {
 typedef struct credential {
     char *name;
     credential_kind kind;
-    char *secret_ref; /* "env:CLOSE_API_KEY": safe to print; OAuth: the access token's */
-    char *secret;     /* resolved; NULL when absent (dry-run) */
+    char *secret_ref;       /* "env:CLOSE_API_KEY": safe to print; OAuth: the access token's */
+    char *secret;           /* resolved; NULL when absent (dry-run) */
     credential_oauth oauth; /* CREDENTIAL_OAUTH only */
 } credential;
 
 typedef struct route {
-    char *name;        /* URL path segment: POST /hooks/<name> */
+    char *name; /* URL path segment: POST /hooks/<name> */
     char *source_name;
     source *source;
-    char *secret_ref;  /* safe to print; NULL when the route has no "secret" */
+    char *secret_ref;       /* safe to print; NULL when the route has no "secret" */
     credential *credential; /* borrowed from config.credentials */
     mapping_rules rules;
-    netaddr_list allow_ips;  /* "allow_ips": empty = any client */
+    netaddr_list allow_ips; /* "allow_ips": empty = any client */
 } route;
 
 typedef struct config {
@@ -95,7 +95,7 @@ typedef struct config {
     int threads;
     size_t body_limit;
     char *store_path;
-    char *close_base_url;   /* no trailing slash */
+    char *close_base_url; /* no trailing slash */
     long close_timeout_ms;
     int delivery_workers;
     long retry_initial_ms;
@@ -104,16 +104,16 @@ typedef struct config {
     long resolve_window_s;
     long resolve_attendee_window_s;
     long resolve_cache_ttl_s;
-    long drain_delay_ms;    /* "shutdown.drain_delay_ms": serve on after SIGTERM */
-    long store_max_pending; /* "store.max_pending": 503 past this backlog */
-    long store_max_size_mb; /* "store.max_size_mb": 0 = no cap */
-    long store_done_retention_s; /* "store.done_retention_s": dedup memory */
-    netaddr_list trusted_proxies; /* "trusted_proxies": peers whose X-Forwarded-For we believe */
-    int access_log;         /* "log.access": one line per HTTP answer */
+    long drain_delay_ms;            /* "shutdown.drain_delay_ms": serve on after SIGTERM */
+    long store_max_pending;         /* "store.max_pending": 503 past this backlog */
+    long store_max_size_mb;         /* "store.max_size_mb": 0 = no cap */
+    long store_done_retention_s;    /* "store.done_retention_s": dedup memory */
+    netaddr_list trusted_proxies;   /* "trusted_proxies": peers whose X-Forwarded-For we believe */
+    int access_log;                 /* "log.access": one line per HTTP answer */
     config_listener admin_listener; /* "admin.listen"; port 0: no admin listener */
     char *admin_token_ref;          /* "admin.token", safe to print */
     char *admin_token;              /* resolved; non-NULL whenever admin is on */
-    log_level log_level;    /* "log.level" */
+    log_level log_level;            /* "log.level" */
     credential *credentials;
     size_t ncredentials;
     route *routes;

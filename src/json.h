@@ -31,7 +31,7 @@ char *json_strdup_path(yajl_val root, const char *path);
 
 /* A new generator (no indentation). Free with yajl_gen_free. */
 yajl_gen json_gen_new(void);
-void json_gen_str(yajl_gen g, const char *s);            /* NULL writes null */
+void json_gen_str(yajl_gen g, const char *s); /* NULL writes null */
 void json_gen_kv_str(yajl_gen g, const char *key, const char *value);
 void json_gen_kv_int(yajl_gen g, const char *key, long long value);
 /* Writes a parsed tree back out (used to embed a sub-tree in another document). */

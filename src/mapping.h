@@ -35,8 +35,8 @@ typedef struct mapping_rule {
     char *outcome_id;
     char *note_template;
     note_mode note_mode;
-    yajl_val fields;            /* owned copy's root, or NULL */
-    char *fields_json;          /* serialized "fields" object members, or NULL */
+    yajl_val fields;   /* owned copy's root, or NULL */
+    char *fields_json; /* serialized "fields" object members, or NULL */
 } mapping_rule;
 
 typedef struct mapping_rules {
@@ -56,7 +56,7 @@ int mapping_match(const mapping_rules *rules, const meeting_event *ev);
 /* Renders rule index idx for ev into *out (zeroed first). Returns 0, or -1 with
  * err filled (a template could not render, an explicit activity id came out
  * empty, out of memory). */
-int mapping_build(const mapping_rules *rules, int idx, const meeting_event *ev,
-                  close_update *out, char *err, size_t errlen);
+int mapping_build(const mapping_rules *rules, int idx, const meeting_event *ev, close_update *out, char *err,
+                  size_t errlen);
 
 #endif

@@ -36,12 +36,12 @@ struct queue_job {
     void *owner;           /* the caller's context; the queue never touches it */
     /* filled by the writer thread before on_done */
     queue_result result;
-    int64_t id;            /* the new row, or the existing one for a duplicate */
-    char error[128];       /* for QUEUE_FAILED */
+    int64_t id;      /* the new row, or the existing one for a duplicate */
+    char error[128]; /* for QUEUE_FAILED */
     /* called once, on the writer thread, after the commit (or its failure);
      * after queue_stop, at once on the submitting thread with QUEUE_FAILED */
     void (*on_done)(queue_job *job);
-    queue_job *next;       /* private to the queue */
+    queue_job *next; /* private to the queue */
 };
 
 typedef struct queue_row {
@@ -50,8 +50,8 @@ typedef struct queue_row {
     char *credential;
     char *dedup_key;
     char *payload;
-    int attempts;          /* including the current one once claimed */
-    int64_t created_at;    /* unix ms */
+    int attempts;       /* including the current one once claimed */
+    int64_t created_at; /* unix ms */
 } queue_row;
 
 typedef struct queue_counts {

@@ -19,8 +19,8 @@ static void fetch_hmac(void)
     hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
 }
 
-int signature_hmac_sha256(const void *key, size_t key_len, const signature_part *parts,
-                          size_t nparts, unsigned char out[SIGNATURE_SHA256_LEN])
+int signature_hmac_sha256(const void *key, size_t key_len, const signature_part *parts, size_t nparts,
+                          unsigned char out[SIGNATURE_SHA256_LEN])
 {
     pthread_once(&hmac_once, fetch_hmac);
     if (hmac_impl == NULL)
@@ -38,8 +38,8 @@ int signature_hmac_sha256(const void *key, size_t key_len, const signature_part 
         if (parts[i].len > 0)
             ok = EVP_MAC_update(ctx, parts[i].base, parts[i].len) == 1;
     size_t out_len = 0;
-    ok = ok && EVP_MAC_final(ctx, out, &out_len, SIGNATURE_SHA256_LEN) == 1 &&
-         out_len == SIGNATURE_SHA256_LEN;
+    ok =
+        ok && EVP_MAC_final(ctx, out, &out_len, SIGNATURE_SHA256_LEN) == 1 && out_len == SIGNATURE_SHA256_LEN;
     EVP_MAC_CTX_free(ctx);
     return ok ? 0 : -1;
 }

@@ -16,8 +16,8 @@ typedef struct signature_part {
 } signature_part;
 
 /* HMAC-SHA256(key, parts...) into out[32]. Returns 0, or -1 on an OpenSSL error. */
-int signature_hmac_sha256(const void *key, size_t key_len, const signature_part *parts,
-                          size_t nparts, unsigned char out[SIGNATURE_SHA256_LEN]);
+int signature_hmac_sha256(const void *key, size_t key_len, const signature_part *parts, size_t nparts,
+                          unsigned char out[SIGNATURE_SHA256_LEN]);
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes, NUL-terminated). */
 void signature_hex(const unsigned char *in, size_t len, char *out);

@@ -79,8 +79,7 @@ static void *fake_serve(void *arg)
         if (fd < 0)
             break;
         s->connections++;
-        while (s->nrequests < s->nresponses &&
-               read_request(fd, s->requests[s->nrequests], FAKE_REQ_MAX)) {
+        while (s->nrequests < s->nresponses && read_request(fd, s->requests[s->nrequests], FAKE_REQ_MAX)) {
             const char *r = s->responses[s->nrequests++];
             if (write(fd, r, strlen(r)) < 0)
                 break;
@@ -170,12 +169,11 @@ Test(close_client, classify_table)
         long status;
         close_class cls;
     } table[] = {
-        {200, CLOSE_OK},        {201, CLOSE_OK},        {204, CLOSE_OK},
-        {0, CLOSE_TRANSIENT},   {408, CLOSE_TRANSIENT}, {429, CLOSE_TRANSIENT},
-        {500, CLOSE_TRANSIENT}, {502, CLOSE_TRANSIENT}, {503, CLOSE_TRANSIENT},
-        {599, CLOSE_TRANSIENT}, {301, CLOSE_PERMANENT}, {400, CLOSE_PERMANENT},
-        {401, CLOSE_PERMANENT}, {403, CLOSE_PERMANENT}, {404, CLOSE_PERMANENT},
-        {409, CLOSE_PERMANENT}, {422, CLOSE_PERMANENT}, {600, CLOSE_PERMANENT},
+        {200, CLOSE_OK},        {201, CLOSE_OK},        {204, CLOSE_OK},        {0, CLOSE_TRANSIENT},
+        {408, CLOSE_TRANSIENT}, {429, CLOSE_TRANSIENT}, {500, CLOSE_TRANSIENT}, {502, CLOSE_TRANSIENT},
+        {503, CLOSE_TRANSIENT}, {599, CLOSE_TRANSIENT}, {301, CLOSE_PERMANENT}, {400, CLOSE_PERMANENT},
+        {401, CLOSE_PERMANENT}, {403, CLOSE_PERMANENT}, {404, CLOSE_PERMANENT}, {409, CLOSE_PERMANENT},
+        {422, CLOSE_PERMANENT}, {600, CLOSE_PERMANENT},
     };
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
         cr_expect_eq(close_classify(table[i].status), table[i].cls, "status %ld", table[i].status);
@@ -245,8 +243,8 @@ Test(close_client, activity_id_is_escaped)
     close_client_put_meeting(c, &cred, "../../lead/x", "{}", &res);
     close_response_clear(&res);
     fake_stop(&s);
-    cr_assert(starts_with(s.requests[0], "PUT /api/v1/activity/meeting/..%2F..%2Flead%2Fx/ "),
-              "%s", s.requests[0]);
+    cr_assert(starts_with(s.requests[0], "PUT /api/v1/activity/meeting/..%2F..%2Flead%2Fx/ "), "%s",
+              s.requests[0]);
     close_client_free(c);
 }
 
@@ -337,8 +335,9 @@ Test(close_client, escape_query_value)
 static char *json_answer(const char *status_line, const char *body)
 {
     char *out = NULL;
-    cr_assert_geq(asprintf(&out, "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
-                                 "Content-Length: %zu\r\n\r\n%s",
+    cr_assert_geq(asprintf(&out,
+                           "HTTP/1.1 %s\r\nContent-Type: application/json\r\n"
+                           "Content-Length: %zu\r\n\r\n%s",
                            status_line, strlen(body), body),
                   0);
     return out;
@@ -373,8 +372,7 @@ static resolve_result resolve_against(fake_server *s, char **id, char *detail, s
 
 Test(close_client, resolve_pages_until_found)
 {
-    char *p1 = meeting_page("acti_other", "2026-11-25T09:00:00+00:00",
-                            "https://zoom.us/j/" ZOOM_ID "1", 1);
+    char *p1 = meeting_page("acti_other", "2026-11-25T09:00:00+00:00", "https://zoom.us/j/" ZOOM_ID "1", 1);
     char *p2 = meeting_page("acti_3f", "2026-11-25T09:00:00+00:00",
                             "https://example.zoom.us/j/" ZOOM_ID "?pwd=abc", 0);
     fake_server s = {.responses = {p1, p2}, .nresponses = 2};
@@ -393,12 +391,12 @@ Test(close_client, resolve_pages_until_found)
 
 Test(close_client, resolve_ambiguous_lists_candidates)
 {
-    char *body = json_answer(
-        "200 OK", "{\"data\":["
-                  "{\"id\":\"acti_a\",\"starts_at\":\"2026-11-25T09:00:00Z\",\"conference_links\":"
-                  "[{\"url\":\"https://zoom.us/j/" ZOOM_ID "\"}]},"
-                  "{\"id\":\"acti_b\",\"starts_at\":\"2026-11-25T09:30:00Z\",\"conference_links\":"
-                  "[{\"url\":\"https://zoom.us/j/" ZOOM_ID "#x\"}]}],\"has_more\":false}");
+    char *body = json_answer("200 OK",
+                             "{\"data\":["
+                             "{\"id\":\"acti_a\",\"starts_at\":\"2026-11-25T09:00:00Z\",\"conference_links\":"
+                             "[{\"url\":\"https://zoom.us/j/" ZOOM_ID "\"}]},"
+                             "{\"id\":\"acti_b\",\"starts_at\":\"2026-11-25T09:30:00Z\",\"conference_links\":"
+                             "[{\"url\":\"https://zoom.us/j/" ZOOM_ID "#x\"}]}],\"has_more\":false}");
     fake_server s = {.responses = {body}, .nresponses = 1};
     char *id = NULL, detail[512];
     cr_assert_eq(resolve_against(&s, &id, detail, sizeof(detail)), RESOLVE_AMBIGUOUS);
@@ -439,11 +437,9 @@ Test(close_client, resolve_without_keys_sends_nothing)
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
     char *id = NULL, detail[256];
     close_update no_id = {.join_url = "https://zoom.us/my/room", .start_time = "2026-11-25T09:00:03Z"};
-    cr_assert_eq(resolve_activity(c, &cred, &no_id, 7200, &id, detail, sizeof(detail)),
-                 RESOLVE_NO_KEYS);
+    cr_assert_eq(resolve_activity(c, &cred, &no_id, 7200, &id, detail, sizeof(detail)), RESOLVE_NO_KEYS);
     close_update no_time = {.zoom_meeting_id = ZOOM_ID};
-    cr_assert_eq(resolve_activity(c, &cred, &no_time, 7200, &id, detail, sizeof(detail)),
-                 RESOLVE_NO_KEYS);
+    cr_assert_eq(resolve_activity(c, &cred, &no_time, 7200, &id, detail, sizeof(detail)), RESOLVE_NO_KEYS);
     cr_assert_not_null(strstr(detail, "start time"), "%s", detail);
     cr_assert_null(id);
     close_client_free(c);

@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "secret.h"
 #include "json.h"
+#include "secret.h"
 
 #define ERR_LEN 4096
 

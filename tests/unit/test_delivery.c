@@ -27,8 +27,7 @@ Test(delivery, backoff_within_bounds)
         for (int i = 0; i < SAMPLES; i++) {
             int64_t b = delivery_backoff_ms(attempts, INITIAL_MS, MAX_MS);
             cr_assert_geq(b, 0, "attempt %d gave %lld", attempts, (long long)b);
-            cr_assert_leq(b, cap, "attempt %d gave %lld > %lld", attempts, (long long)b,
-                          (long long)cap);
+            cr_assert_leq(b, cap, "attempt %d gave %lld > %lld", attempts, (long long)b, (long long)cap);
             if (b > seen_max)
                 seen_max = b;
         }
@@ -47,8 +46,8 @@ Test(delivery, backoff_grows_with_attempts)
         mean[attempts] /= SAMPLES;
     }
     for (int attempts = 2; attempts <= 5; attempts++)
-        cr_assert_gt(mean[attempts], mean[attempts - 1] * 1.5, "mean %d: %f vs %f", attempts,
-                     mean[attempts], mean[attempts - 1]);
+        cr_assert_gt(mean[attempts], mean[attempts - 1] * 1.5, "mean %d: %f vs %f", attempts, mean[attempts],
+                     mean[attempts - 1]);
 }
 
 Test(delivery, backoff_huge_attempts_do_not_overflow)
@@ -114,9 +113,14 @@ static void fixture_open(fixture *f, const char *base_url)
     cr_assert_not_null(f->q, "%s", err);
     f->creds[0] = (credential){.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "key_live_1"};
     f->creds[1] = (credential){.name = "absent", .kind = CREDENTIAL_API_KEY, .secret = NULL};
-    f->cfg = (config){.close_base_url = (char *)base_url, .close_timeout_ms = 2000,
-                      .delivery_workers = 2, .retry_initial_ms = 10, .retry_max_ms = 50,
-                      .max_age_s = 3600, .resolve_window_s = 7200, .credentials = f->creds,
+    f->cfg = (config){.close_base_url = (char *)base_url,
+                      .close_timeout_ms = 2000,
+                      .delivery_workers = 2,
+                      .retry_initial_ms = 10,
+                      .retry_max_ms = 50,
+                      .max_age_s = 3600,
+                      .resolve_window_s = 7200,
+                      .credentials = f->creds,
                       .ncredentials = 2};
 }
 
@@ -140,8 +144,7 @@ static void submit(fixture *f, const char *credential_name, const char *payload)
 
 static char *payload_for(const char *activity_id)
 {
-    close_update u = {.activity_id = (char *)activity_id,
-                      .body_json = "{\"outcome_id\":\"outcome_1\"}"};
+    close_update u = {.activity_id = (char *)activity_id, .body_json = "{\"outcome_id\":\"outcome_1\"}"};
     char *p = update_serialize(&u);
     cr_assert_not_null(p);
     return p;
