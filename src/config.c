@@ -22,13 +22,6 @@
 /* Config files are hand-written and a few KiB; a MiB bounds what a mistaken
  * path (a log file, a database) would make us read. */
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
-/* A problem line is "FILE: KEY: PROBLEM"; keys and problems are short, the
- * file path gets the rest. */
-#define CONFIG_LINE_MAX 1024
-#define CONFIG_KEY_MAX 256
-/* Route names are URL path segments and credential names land in queue rows
- * and log lines: a short, URL-safe alphabet keeps both unambiguous. */
-#define CONFIG_NAME_MAX 64
 
 #define DEFAULT_HOST "127.0.0.1"
 #define DEFAULT_PORT 8080
@@ -71,18 +64,6 @@
  * drops it sooner. Occurrences of a recurring meeting have their own keys. */
 #define DEFAULT_RESOLVE_CACHE_TTL_S 86400
 #define MAX_RESOLVE_CACHE_TTL_S (30L * 24 * 3600)
-
-/* Close's token endpoint, under the API's base URL (close-api.md). */
-#define DEFAULT_TOKEN_PATH "/oauth2/token/"
-
-/* Collects every problem of one load, one line each, into the caller's buffer. */
-typedef struct loader {
-    const char *file;
-    char *err;
-    size_t errlen;
-    size_t used;
-    int nerrors;
-} loader;
 
 /* SIGTERM: /readyz answers 503 at once; webhooks are still served for this
  * long so a load balancer checking every second or two moves traffic away
@@ -142,15 +123,12 @@ static const char *const admin_keys[] = {"listen", "token", NULL};
 static const char *const close_keys[] = {"base_url", "timeout_ms", NULL};
 static const char *const delivery_keys[] = {"workers", "retry_initial_ms", "retry_max_ms", "max_age_s", NULL};
 static const char *const resolve_keys[] = {"window_s", "attendee_window_s", "cache_ttl_s", NULL};
-static const char *const credential_keys[] = {"api_key", "bearer_token", "oauth", NULL};
-static const char *const oauth_keys[] = {"access_token",  "refresh_token", "client_id",
-                                         "client_secret", "token_url",     NULL};
 
 /* ---- reporting ---- */
 
 /* Appends a finished line; once the buffer is full the rest still counts as
  * errors, so a long list truncates but never loads. */
-static void add_line(loader *ld, const char *line)
+void loader_add_line(loader *ld, const char *line)
 {
     ld->nerrors++;
     if (ld->err == NULL || ld->errlen == 0 || ld->used + 1 >= ld->errlen)
@@ -163,8 +141,7 @@ static void add_line(loader *ld, const char *line)
 }
 
 /* Reports "FILE: WHERE.KEY: PROBLEM"; where and key may each be NULL or "". */
-__attribute__((format(printf, 4, 5))) static void fail(loader *ld, const char *where, const char *key,
-                                                       const char *fmt, ...)
+void loader_fail(loader *ld, const char *where, const char *key, const char *fmt, ...)
 {
     char problem[CONFIG_LINE_MAX / 2];
     va_list ap;
@@ -175,14 +152,14 @@ __attribute__((format(printf, 4, 5))) static void fail(loader *ld, const char *w
     char line[CONFIG_LINE_MAX];
     snprintf(line, sizeof(line), "%s: %s%s%s%s%s", ld->file, has_where ? where : "",
              has_where && has_key ? "." : "", has_key ? key : "", has_where || has_key ? ": " : "", problem);
-    add_line(ld, line);
+    loader_add_line(ld, line);
 }
 
-static char *xstrdup(loader *ld, const char *s)
+char *loader_xstrdup(loader *ld, const char *s)
 {
     char *copy = strdup(s);
     if (copy == NULL)
-        fail(ld, NULL, NULL, "out of memory");
+        loader_fail(ld, NULL, NULL, "out of memory");
     return copy;
 }
 
@@ -190,7 +167,7 @@ static char *xstrdup(loader *ld, const char *s)
 
 /* Typo protection: a misspelt optional key would otherwise silently fall back
  * to its default. */
-static void check_keys(loader *ld, yajl_val obj, const char *where, const char *const *allowed)
+void loader_check_keys(loader *ld, yajl_val obj, const char *where, const char *const *allowed)
 {
     for (size_t i = 0; i < obj->u.object.len; i++) {
         const char *key = obj->u.object.keys[i];
@@ -198,34 +175,34 @@ static void check_keys(loader *ld, yajl_val obj, const char *where, const char *
         while (allowed[k] != NULL && strcmp(allowed[k], key) != 0)
             k++;
         if (allowed[k] == NULL)
-            fail(ld, where, key, "unknown key");
+            loader_fail(ld, where, key, "unknown key");
     }
 }
 
 /* The string at obj.key, or NULL when absent (reported when required) or of
  * another type (always reported). */
-static const char *get_string(loader *ld, yajl_val obj, const char *where, const char *key, int required)
+const char *loader_get_string(loader *ld, yajl_val obj, const char *where, const char *key, int required)
 {
     yajl_val v = json_member(obj, key);
     if (v == NULL || !YAJL_IS_STRING(v)) {
         if (v != NULL || required)
-            fail(ld, where, key, v ? "must be a string" : "required");
+            loader_fail(ld, where, key, v ? "must be a string" : "required");
         return NULL;
     }
     return v->u.string;
 }
 
 /* Replaces *out (a default) with obj.key when present and a non-empty string. */
-static void set_string(loader *ld, yajl_val obj, const char *where, const char *key, char **out)
+void loader_set_string(loader *ld, yajl_val obj, const char *where, const char *key, char **out)
 {
-    const char *s = get_string(ld, obj, where, key, 0);
+    const char *s = loader_get_string(ld, obj, where, key, 0);
     if (s == NULL)
         return;
     if (s[0] == '\0') {
-        fail(ld, where, key, "must not be empty");
+        loader_fail(ld, where, key, "must not be empty");
         return;
     }
-    char *copy = xstrdup(ld, s);
+    char *copy = loader_xstrdup(ld, s);
     if (copy != NULL) {
         free(*out);
         *out = copy;
@@ -240,7 +217,7 @@ static void set_long(loader *ld, yajl_val obj, const char *where, const char *ke
     if (v == NULL)
         return;
     if (!YAJL_IS_INTEGER(v) || v->u.number.i < min || v->u.number.i > max) {
-        fail(ld, where, key, "must be an integer %ld..%ld", min, max);
+        loader_fail(ld, where, key, "must be an integer %ld..%ld", min, max);
         return;
     }
     *out = (long)v->u.number.i;
@@ -254,14 +231,14 @@ static yajl_val get_section(loader *ld, yajl_val root, const char *key, const ch
     if (v == NULL)
         return NULL;
     if (!YAJL_IS_OBJECT(v)) {
-        fail(ld, NULL, key, "must be an object");
+        loader_fail(ld, NULL, key, "must be an object");
         return NULL;
     }
-    check_keys(ld, v, key, allowed);
+    loader_check_keys(ld, v, key, allowed);
     return v;
 }
 
-static int valid_name(const char *s)
+int loader_valid_name(const char *s)
 {
     size_t len = strlen(s);
     if (len == 0 || len > CONFIG_NAME_MAX)
@@ -275,14 +252,14 @@ static int valid_name(const char *s)
 /* Resolves where.key's reference and registers the secret with the log. A
  * malformed reference is reported here; an absent one is the caller's call
  * (*absent set, the reason in why). */
-static char *resolve_reference(loader *ld, const char *ref, const char *where, const char *key, int *absent,
+char *loader_resolve_reference(loader *ld, const char *ref, const char *where, const char *key, int *absent,
                                char *why, size_t whylen)
 {
     char *secret = secret_resolve(ref, absent, why, whylen);
     if (secret != NULL)
         log_register_secret(secret);
     else if (!*absent)
-        fail(ld, where, key, "%s", why);
+        loader_fail(ld, where, key, "%s", why);
     return secret;
 }
 
@@ -325,25 +302,25 @@ static void load_numbers(loader *ld, config *cfg, yajl_val root)
         cfg->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
     }
     if (cfg->retry_max_ms < cfg->retry_initial_ms)
-        fail(ld, "delivery", "retry_max_ms", "must be at least delivery.retry_initial_ms (%ld)",
-             cfg->retry_initial_ms);
+        loader_fail(ld, "delivery", "retry_max_ms", "must be at least delivery.retry_initial_ms (%ld)",
+                    cfg->retry_initial_ms);
 }
 
 static void load_listener(loader *ld, yajl_val obj, const char *where, config_listener *l)
 {
-    l->host = xstrdup(ld, DEFAULT_HOST);
+    l->host = loader_xstrdup(ld, DEFAULT_HOST);
     l->port = DEFAULT_PORT;
     if (obj == NULL) /* no "listen" at all: the default listener */
         return;
     if (!YAJL_IS_OBJECT(obj)) {
-        fail(ld, where, NULL, "must be an object {\"host\", \"port\"}");
+        loader_fail(ld, where, NULL, "must be an object {\"host\", \"port\"}");
         return;
     }
-    check_keys(ld, obj, where, listen_keys);
-    set_string(ld, obj, where, "host", &l->host);
+    loader_check_keys(ld, obj, where, listen_keys);
+    loader_set_string(ld, obj, where, "host", &l->host);
     long port = DEFAULT_PORT;
     if (json_member(obj, "port") == NULL)
-        fail(ld, where, "port", "required");
+        loader_fail(ld, where, "port", "required");
     set_long(ld, obj, where, "port", 1, 65535, &port);
     l->port = (int)port;
     /* "tls": {"cert": PEM chain file, "key": PEM key file}: checked for being
@@ -354,18 +331,19 @@ static void load_listener(loader *ld, yajl_val obj, const char *where, config_li
     char at[64];
     snprintf(at, sizeof(at), "%s.tls", where);
     if (!YAJL_IS_OBJECT(tls)) {
-        fail(ld, at, NULL, "must be an object {\"cert\", \"key\"}");
+        loader_fail(ld, at, NULL, "must be an object {\"cert\", \"key\"}");
         return;
     }
-    check_keys(ld, tls, at, tls_keys);
-    const char *cert = get_string(ld, tls, at, "cert", 1), *key = get_string(ld, tls, at, "key", 1);
+    loader_check_keys(ld, tls, at, tls_keys);
+    const char *cert = loader_get_string(ld, tls, at, "cert", 1),
+               *key = loader_get_string(ld, tls, at, "key", 1);
     if (cert != NULL && access(cert, R_OK) != 0)
-        fail(ld, at, "cert", "cannot read %s: %s", cert, strerror(errno));
+        loader_fail(ld, at, "cert", "cannot read %s: %s", cert, strerror(errno));
     if (key != NULL && access(key, R_OK) != 0)
-        fail(ld, at, "key", "cannot read %s: %s", key, strerror(errno));
+        loader_fail(ld, at, "key", "cannot read %s: %s", key, strerror(errno));
     if (cert != NULL && key != NULL) {
-        l->tls_cert = xstrdup(ld, cert);
-        l->tls_key = xstrdup(ld, key);
+        l->tls_cert = loader_xstrdup(ld, cert);
+        l->tls_key = loader_xstrdup(ld, key);
     }
 }
 
@@ -373,13 +351,13 @@ static void load_listen(loader *ld, config *cfg, yajl_val root)
 {
     yajl_val v = json_member(root, "listen");
     if (v != NULL && (!YAJL_IS_ARRAY(v) || v->u.array.len == 0)) {
-        fail(ld, NULL, "listen", "must be a non-empty array of {\"host\", \"port\"}");
+        loader_fail(ld, NULL, "listen", "must be a non-empty array of {\"host\", \"port\"}");
         return;
     }
     size_t n = v ? v->u.array.len : 1;
     cfg->listeners = calloc(n, sizeof(*cfg->listeners));
     if (cfg->listeners == NULL) {
-        fail(ld, NULL, NULL, "out of memory");
+        loader_fail(ld, NULL, NULL, "out of memory");
         return;
     }
     cfg->nlisteners = n;
@@ -390,11 +368,11 @@ static void load_listen(loader *ld, config *cfg, yajl_val root)
     }
 }
 
-static void check_url(loader *ld, const char *where, const char *key, const char *url)
+void loader_check_url(loader *ld, const char *where, const char *key, const char *url)
 {
     size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
     if (scheme == 0 || url[scheme] == '\0' || url[scheme] == '/')
-        fail(ld, where, key, "must start with http:// or https:// and name a host");
+        loader_fail(ld, where, key, "must start with http:// or https:// and name a host");
 }
 
 static void check_base_url(loader *ld, char *url)
@@ -402,7 +380,7 @@ static void check_base_url(loader *ld, char *url)
     size_t len = strlen(url);
     while (len > 0 && url[len - 1] == '/')
         url[--len] = '\0';
-    check_url(ld, "close", "base_url", url);
+    loader_check_url(ld, "close", "base_url", url);
 }
 
 /* Everything but credentials and routes, each with its default. */
@@ -416,7 +394,7 @@ static void load_log(loader *ld, config *cfg, yajl_val root)
     yajl_val section = get_section(ld, root, "log", log_keys);
     yajl_val access = json_member(section, "access");
     if (access != NULL && !YAJL_IS_TRUE(access) && !YAJL_IS_FALSE(access))
-        fail(ld, "log", "access", "must be true or false");
+        loader_fail(ld, "log", "access", "must be true or false");
     else if (access != NULL)
         cfg->access_log = YAJL_IS_TRUE(access);
     yajl_val level = json_member(section, "level");
@@ -428,7 +406,7 @@ static void load_log(loader *ld, config *cfg, yajl_val root)
             return;
         }
     }
-    fail(ld, "log", "level", "must be \"debug\", \"info\", \"warn\" or \"error\"");
+    loader_fail(ld, "log", "level", "must be \"debug\", \"info\", \"warn\" or \"error\"");
 }
 
 /* The admin token guards replay and purge; 16 characters is the least that
@@ -445,34 +423,35 @@ static void load_admin(loader *ld, config *cfg, yajl_val root)
         return;
     yajl_val listen = json_member(section, "listen");
     if (listen == NULL)
-        fail(ld, "admin", "listen", "required");
+        loader_fail(ld, "admin", "listen", "required");
     else
         load_listener(ld, listen, "admin.listen", &cfg->admin_listener);
     for (size_t i = 0; listen != NULL && i < cfg->nlisteners; i++)
         if (cfg->listeners[i].port == cfg->admin_listener.port)
-            fail(ld, "admin.listen", "port", "%d is a webhook listener's port too", cfg->admin_listener.port);
-    const char *ref = get_string(ld, section, "admin", "token", 1);
-    if (ref == NULL || (cfg->admin_token_ref = xstrdup(ld, ref)) == NULL)
+            loader_fail(ld, "admin.listen", "port", "%d is a webhook listener's port too",
+                        cfg->admin_listener.port);
+    const char *ref = loader_get_string(ld, section, "admin", "token", 1);
+    if (ref == NULL || (cfg->admin_token_ref = loader_xstrdup(ld, ref)) == NULL)
         return;
     int absent;
     char why[CONFIG_LINE_MAX / 2];
-    cfg->admin_token = resolve_reference(ld, ref, "admin", "token", &absent, why, sizeof(why));
+    cfg->admin_token = loader_resolve_reference(ld, ref, "admin", "token", &absent, why, sizeof(why));
     if (absent)
-        fail(ld, "admin", "token", "%s", why);
+        loader_fail(ld, "admin", "token", "%s", why);
     else if (cfg->admin_token != NULL && strlen(cfg->admin_token) < ADMIN_TOKEN_MIN)
-        fail(ld, "admin", "token", "must be at least %d characters", ADMIN_TOKEN_MIN);
+        loader_fail(ld, "admin", "token", "must be at least %d characters", ADMIN_TOKEN_MIN);
 }
 
 static void load_settings(loader *ld, config *cfg, yajl_val root)
 {
-    cfg->store_path = xstrdup(ld, DEFAULT_STORE_PATH);
-    cfg->close_base_url = xstrdup(ld, DEFAULT_BASE_URL);
+    cfg->store_path = loader_xstrdup(ld, DEFAULT_STORE_PATH);
+    cfg->close_base_url = loader_xstrdup(ld, DEFAULT_BASE_URL);
     load_listen(ld, cfg, root);
     get_section(ld, root, "shutdown", shutdown_keys);
     yajl_val store = get_section(ld, root, "store", store_keys);
-    set_string(ld, store, "store", "path", &cfg->store_path);
+    loader_set_string(ld, store, "store", "path", &cfg->store_path);
     yajl_val close = get_section(ld, root, "close", close_keys);
-    set_string(ld, close, "close", "base_url", &cfg->close_base_url);
+    loader_set_string(ld, close, "close", "base_url", &cfg->close_base_url);
     if (cfg->close_base_url != NULL)
         check_base_url(ld, cfg->close_base_url);
     get_section(ld, root, "delivery", delivery_keys);
@@ -482,256 +461,6 @@ static void load_settings(loader *ld, config *cfg, yajl_val root)
     load_admin(ld, cfg, root);
 }
 
-/* ---- credentials ---- */
-
-/* Resolves where.key into *secret, keeping its reference in *ref. Returns 0
- * when resolved, 1 when absent (allowed: the credential's routes dry-run, so
- * it is logged rather than reported), -1 when malformed (reported). */
-static int load_credential_secret(loader *ld, const credential *c, yajl_val obj, const char *where,
-                                  const char *key, char **ref, char **secret)
-{
-    const char *r = get_string(ld, obj, where, key, 1);
-    if (r == NULL || (*ref = xstrdup(ld, r)) == NULL)
-        return -1;
-    int absent;
-    char why[CONFIG_LINE_MAX / 2];
-    *secret = resolve_reference(ld, r, where, key, &absent, why, sizeof(why));
-    if (absent)
-        log_write(LOG_WARN, "credential absent; routes using it run in dry-run", "credential", c->name, "ref",
-                  r, "reason", why, NULL);
-    return *secret != NULL ? 0 : absent ? 1 : -1;
-}
-
-/* {"oauth": {…}}: three secrets by reference, the client id and the token
- * endpoint in clear. One absent secret makes the whole credential absent: an
- * access token we could not refresh would fail within the hour anyway. */
-static void load_oauth(loader *ld, config *cfg, credential *c, yajl_val obj, const char *where)
-{
-    credential_oauth *o = &c->oauth;
-    char at[CONFIG_KEY_MAX + sizeof(".oauth")];
-    snprintf(at, sizeof(at), "%s.oauth", where);
-    c->kind = CREDENTIAL_OAUTH;
-    if (!YAJL_IS_OBJECT(obj)) {
-        fail(ld, at, NULL,
-             "must be an object {\"access_token\", \"refresh_token\", \"client_id\", \"client_secret\"}");
-        return;
-    }
-    check_keys(ld, obj, at, oauth_keys);
-    const char *id = get_string(ld, obj, at, "client_id", 1);
-    if (id != NULL && id[0] == '\0')
-        fail(ld, at, "client_id", "must not be empty");
-    else if (id != NULL)
-        o->client_id = xstrdup(ld, id);
-    if (cfg->close_base_url != NULL &&
-        asprintf(&o->token_url, "%s" DEFAULT_TOKEN_PATH, cfg->close_base_url) < 0)
-        o->token_url = NULL;
-    set_string(ld, obj, at, "token_url", &o->token_url);
-    if (o->token_url != NULL)
-        check_url(ld, at, "token_url", o->token_url);
-    int absent = load_credential_secret(ld, c, obj, at, "access_token", &c->secret_ref, &c->secret) > 0;
-    absent |=
-        load_credential_secret(ld, c, obj, at, "refresh_token", &o->refresh_token_ref, &o->refresh_token) > 0;
-    absent |=
-        load_credential_secret(ld, c, obj, at, "client_secret", &o->client_secret_ref, &o->client_secret) > 0;
-    if (absent) {
-        secret_free(c->secret);
-        secret_free(o->refresh_token);
-        secret_free(o->client_secret);
-        c->secret = o->refresh_token = o->client_secret = NULL;
-    }
-}
-
-static void load_credential(loader *ld, config *cfg, size_t i, const char *name, yajl_val obj)
-{
-    credential *c = &cfg->credentials[i];
-    char where[CONFIG_KEY_MAX];
-    snprintf(where, sizeof(where), "credentials.%s", name);
-    if (!valid_name(name))
-        fail(ld, where, NULL, "name must be 1..%d characters of A-Z a-z 0-9 _ -", CONFIG_NAME_MAX);
-    else if (config_find_credential(cfg, name) != NULL)
-        fail(ld, where, NULL, "defined twice");
-    /* Named even when malformed, so routes using it report only this error. */
-    if ((c->name = xstrdup(ld, name)) == NULL)
-        return;
-    if (!YAJL_IS_OBJECT(obj)) {
-        fail(ld, where, NULL,
-             "must be an object {\"api_key\": ref}, {\"bearer_token\": ref} or {\"oauth\": {…}}");
-        return;
-    }
-    check_keys(ld, obj, where, credential_keys);
-    yajl_val oauth = json_member(obj, "oauth");
-    int has_api = json_member(obj, "api_key") != NULL;
-    if (has_api + (json_member(obj, "bearer_token") != NULL) + (oauth != NULL) != 1) {
-        fail(ld, where, NULL, "must have exactly one of \"api_key\", \"bearer_token\" or \"oauth\"");
-        return;
-    }
-    if (oauth != NULL) {
-        load_oauth(ld, cfg, c, oauth, where);
-        return;
-    }
-    c->kind = has_api ? CREDENTIAL_API_KEY : CREDENTIAL_BEARER;
-    load_credential_secret(ld, c, obj, where, has_api ? "api_key" : "bearer_token", &c->secret_ref,
-                           &c->secret);
-}
-
-static void load_credentials(loader *ld, config *cfg, yajl_val root)
-{
-    yajl_val v = json_member(root, "credentials");
-    if (v == NULL)
-        return;
-    if (!YAJL_IS_OBJECT(v)) {
-        fail(ld, NULL, "credentials",
-             "must be an object of NAME: {\"api_key\"|\"bearer_token\": ref} or {\"oauth\": {…}}");
-        return;
-    }
-    cfg->credentials = calloc(v->u.object.len ? v->u.object.len : 1, sizeof(*cfg->credentials));
-    if (cfg->credentials == NULL) {
-        fail(ld, NULL, NULL, "out of memory");
-        return;
-    }
-    cfg->ncredentials = v->u.object.len;
-    for (size_t i = 0; i < v->u.object.len; i++)
-        load_credential(ld, cfg, i, v->u.object.keys[i], v->u.object.values[i]);
-}
-
-/* ---- routes ---- */
-
-static void load_route_name(loader *ld, config *cfg, size_t i, yajl_val obj, const char *where)
-{
-    const char *name = get_string(ld, obj, where, "name", 1);
-    if (name == NULL)
-        return;
-    if (!valid_name(name)) {
-        fail(ld, where, "name", "must be 1..%d characters of A-Z a-z 0-9 _ -", CONFIG_NAME_MAX);
-        return;
-    }
-    for (size_t j = 0; j < i; j++)
-        if (cfg->routes[j].name != NULL && strcmp(cfg->routes[j].name, name) == 0)
-            fail(ld, where, "name", "duplicate route name \"%s\" (also routes[%zu])", name, j);
-    cfg->routes[i].name = xstrdup(ld, name);
-}
-
-/* The route's resolved secret, or NULL. *ok is 0 when a "secret" was given
- * but cannot be used: a route we cannot verify must not start. */
-static char *load_route_secret(loader *ld, route *r, yajl_val obj, const char *where, int *ok)
-{
-    *ok = 1;
-    if (json_member(obj, "secret") == NULL)
-        return NULL;
-    const char *ref = get_string(ld, obj, where, "secret", 0);
-    *ok = 0;
-    if (ref == NULL || (r->secret_ref = xstrdup(ld, ref)) == NULL)
-        return NULL;
-    int absent;
-    char why[CONFIG_LINE_MAX / 2];
-    char *secret = resolve_reference(ld, ref, where, "secret", &absent, why, sizeof(why));
-    if (absent)
-        fail(ld, where, "secret", "%s", why);
-    *ok = secret != NULL;
-    return secret;
-}
-
-static void load_route_credential(loader *ld, config *cfg, route *r, yajl_val obj, const char *where)
-{
-    const char *name = get_string(ld, obj, where, "credential", 1);
-    if (name == NULL)
-        return;
-    /* The config is ours to fill; the lookup is const only for readers. */
-    r->credential = (credential *)config_find_credential(cfg, name);
-    if (r->credential == NULL)
-        fail(ld, where, "credential", "no credential named \"%s\"", name);
-}
-
-static void load_route_rules(loader *ld, route *r, yajl_val obj, const char *where)
-{
-    yajl_val rules = json_member(obj, "rules");
-    if (rules == NULL || !YAJL_IS_ARRAY(rules)) {
-        fail(ld, where, "rules", rules ? "must be an array of rules" : "required");
-        return;
-    }
-    char prefix[CONFIG_LINE_MAX / 2];
-    snprintf(prefix, sizeof(prefix), "%s: %s.rules", ld->file, where);
-    char why[CONFIG_LINE_MAX];
-    why[0] = '\0';
-    if (mapping_load(rules, prefix, &r->rules, why, sizeof(why)) != 0)
-        add_line(ld, why[0] ? why : prefix);
-}
-
-static void load_route_source(loader *ld, route *r, yajl_val obj, const char *where, const char *secret)
-{
-    const char *name = get_string(ld, obj, where, "source", 1);
-    if (name == NULL || (r->source_name = xstrdup(ld, name)) == NULL)
-        return;
-    char why[CONFIG_LINE_MAX];
-    why[0] = '\0';
-    source_config_ctx ctx = {.file = ld->file, .key_prefix = where, .err = why, .errlen = sizeof(why)};
-    r->source = source_create(name, obj, secret, &ctx);
-    if (r->source == NULL)
-        add_line(ld, why[0] ? why : "source could not be created");
-}
-
-/* Only the keys every route shares are checked here; the rest belong to the
- * route's source, which reports its own. */
-/* An optional array of CIDRs ("10.0.0.0/8", "2001:db8::/32", bare addresses):
- * trusted_proxies at the top, allow_ips on a route. */
-static void load_cidrs(loader *ld, yajl_val obj, const char *where, const char *key, netaddr_list *out)
-{
-    yajl_val v = json_member(obj, key);
-    if (v == NULL)
-        return;
-    if (!YAJL_IS_ARRAY(v) || v->u.array.len == 0) {
-        fail(ld, where, key, "must be a non-empty array of addresses or CIDRs");
-        return;
-    }
-    for (size_t i = 0; i < v->u.array.len; i++) {
-        yajl_val e = v->u.array.values[i];
-        char at[64];
-        snprintf(at, sizeof(at), "%s[%zu]", key, i);
-        if (!YAJL_IS_STRING(e) || netaddr_list_add(out, e->u.string) != 0)
-            fail(ld, where, at, "must be an IPv4/IPv6 address or CIDR like \"192.0.2.0/24\"");
-    }
-}
-
-static void load_route(loader *ld, config *cfg, size_t i, yajl_val obj)
-{
-    route *r = &cfg->routes[i];
-    char where[32];
-    snprintf(where, sizeof(where), "routes[%zu]", i);
-    if (!YAJL_IS_OBJECT(obj)) {
-        fail(ld, where, NULL, "must be an object");
-        return;
-    }
-    load_route_name(ld, cfg, i, obj, where);
-    load_cidrs(ld, obj, where, "allow_ips", &r->allow_ips);
-    load_route_credential(ld, cfg, r, obj, where);
-    load_route_rules(ld, r, obj, where);
-    int secret_ok;
-    char *secret = load_route_secret(ld, r, obj, where, &secret_ok);
-    /* Without its secret the source would only add a second, misleading error. */
-    if (secret_ok)
-        load_route_source(ld, r, obj, where, secret);
-    else
-        get_string(ld, obj, where, "source", 1);
-    secret_free(secret);
-}
-
-static void load_routes(loader *ld, config *cfg, yajl_val root)
-{
-    yajl_val v = json_member(root, "routes");
-    if (v == NULL || !YAJL_IS_ARRAY(v) || v->u.array.len == 0) {
-        fail(ld, NULL, "routes", v ? "must be a non-empty array of routes" : "required");
-        return;
-    }
-    cfg->routes = calloc(v->u.array.len, sizeof(*cfg->routes));
-    if (cfg->routes == NULL) {
-        fail(ld, NULL, NULL, "out of memory");
-        return;
-    }
-    cfg->nroutes = v->u.array.len;
-    for (size_t i = 0; i < v->u.array.len; i++)
-        load_route(ld, cfg, i, v->u.array.values[i]);
-}
-
 /* ---- load / free ---- */
 
 static yajl_val parse_config_file(loader *ld)
@@ -739,16 +468,16 @@ static yajl_val parse_config_file(loader *ld)
     size_t len = 0;
     char *text = secret_read_file(ld->file, CONFIG_MAX_FILE_BYTES, &len);
     if (text == NULL) {
-        fail(ld, NULL, NULL, "cannot read: %s", strerror(errno));
+        loader_fail(ld, NULL, NULL, "cannot read: %s", strerror(errno));
         return NULL;
     }
     char why[CONFIG_LINE_MAX / 2];
     yajl_val root = json_parse(text, len, why, sizeof(why));
     free(text);
     if (root == NULL) {
-        fail(ld, NULL, NULL, "%s", why);
+        loader_fail(ld, NULL, NULL, "%s", why);
     } else if (!YAJL_IS_OBJECT(root)) {
-        fail(ld, NULL, NULL, "top level must be a JSON object");
+        loader_fail(ld, NULL, NULL, "top level must be a JSON object");
         yajl_tree_free(root);
         root = NULL;
     }
@@ -765,16 +494,16 @@ config *config_load(const char *path, char *err, size_t errlen)
         return NULL;
     config *cfg = calloc(1, sizeof(*cfg));
     if (cfg == NULL) {
-        fail(&ld, NULL, NULL, "out of memory");
+        loader_fail(&ld, NULL, NULL, "out of memory");
         yajl_tree_free(root);
         return NULL;
     }
-    cfg->path = xstrdup(&ld, path);
-    check_keys(&ld, root, NULL, top_keys);
+    cfg->path = loader_xstrdup(&ld, path);
+    loader_check_keys(&ld, root, NULL, top_keys);
     load_settings(&ld, cfg, root);
-    load_credentials(&ld, cfg, root);
-    load_cidrs(&ld, root, NULL, "trusted_proxies", &cfg->trusted_proxies);
-    load_routes(&ld, cfg, root);
+    config_load_credentials(&ld, cfg, root);
+    config_load_cidrs(&ld, root, NULL, "trusted_proxies", &cfg->trusted_proxies);
+    config_load_routes(&ld, cfg, root);
     yajl_tree_free(root);
     if (ld.nerrors > 0) {
         config_free(cfg);

@@ -1,12 +1,54 @@
-/* config_internal: what config.c shares with config_print.c and nothing else:
- * the table of numeric settings, so loading, defaults and printing cannot
- * drift apart. */
+/* config_internal: what config.c shares with config_routes.c and
+ * config_print.c and nothing else: the loader that collects every problem of
+ * one load, its typed accessors, and the table of numeric settings, so
+ * loading, defaults and printing cannot drift apart. */
 #ifndef CLOSEHOOK_CONFIG_INTERNAL_H
 #define CLOSEHOOK_CONFIG_INTERNAL_H
 
 #include <stddef.h>
 
+#include <yajl/yajl_tree.h>
+
 #include "config.h"
+
+/* A problem line is "FILE: KEY: PROBLEM"; keys and problems are short, the
+ * file path gets the rest. */
+#define CONFIG_LINE_MAX 1024
+#define CONFIG_KEY_MAX 256
+/* Route names are URL path segments and credential names land in queue rows
+ * and log lines: a short, URL-safe alphabet keeps both unambiguous. */
+#define CONFIG_NAME_MAX 64
+
+/* Collects every problem of one load, one line each, into the caller's buffer. */
+typedef struct loader {
+    const char *file;
+    char *err;
+    size_t errlen;
+    size_t used;
+    int nerrors;
+} loader;
+
+/* Reporting: every call counts one error; the load fails if any was counted. */
+void loader_add_line(loader *ld, const char *line);
+/* "FILE: WHERE.KEY: PROBLEM"; where and key may each be NULL or "". */
+__attribute__((format(printf, 4, 5))) void loader_fail(loader *ld, const char *where, const char *key,
+                                                       const char *fmt, ...);
+char *loader_xstrdup(loader *ld, const char *s); /* reports out of memory */
+
+/* Typed access; each reports what is wrong with where.key itself. */
+void loader_check_keys(loader *ld, yajl_val obj, const char *where, const char *const *allowed);
+const char *loader_get_string(loader *ld, yajl_val obj, const char *where, const char *key, int required);
+void loader_set_string(loader *ld, yajl_val obj, const char *where, const char *key, char **out);
+void loader_check_url(loader *ld, const char *where, const char *key, const char *url);
+int loader_valid_name(const char *s); /* 1..CONFIG_NAME_MAX of A-Z a-z 0-9 _ - */
+char *loader_resolve_reference(loader *ld, const char *ref, const char *where, const char *key, int *absent,
+                               char *why, size_t whylen);
+
+/* config_routes.c: credentials first (routes name them), then routes;
+ * config_load_cidrs also reads the top-level trusted_proxies. */
+void config_load_credentials(loader *ld, config *cfg, yajl_val root);
+void config_load_routes(loader *ld, config *cfg, yajl_val root);
+void config_load_cidrs(loader *ld, yajl_val obj, const char *where, const char *key, netaddr_list *out);
 
 /* Every numeric setting with its place, range and default: one table, so
  * loading, defaults and config_print cannot drift apart. */

@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "queue_internal.h"
 
 /* Bumped whenever the schema below changes; stored in PRAGMA user_version so an
  * older build refuses a file a newer one has migrated. */
@@ -52,8 +53,7 @@ static const char SCHEMA_SQL[] =
     "PRAGMA user_version = 1;"
     "COMMIT;";
 
-/* Statements of the writer connection, used only by the writer thread. */
-enum { W_INSERT, W_FIND_DUP, W_DEPTH, W_PRUNE, W_COUNT };
+/* The writer connection's statements (enum in queue_internal.h). */
 static const char *const WRITER_SQL[W_COUNT] = {
     /* The upsert skips only a (route, dedup_key) conflict; any other constraint
      * still fails loudly. No row back means "duplicate". */
@@ -85,19 +85,6 @@ static const char *const WRITER_SQL[W_COUNT] = {
 
 /* Statements of the claim/settle connection, used under q->store_lock. The
  * claim and list queries return the row columns in queue_row's order. */
-enum {
-    R_CLAIM,
-    R_NEXT_DUE,
-    R_DONE,
-    R_RETRY,
-    R_DEAD,
-    R_COUNTS,
-    R_LIST_DEAD,
-    R_GET,
-    R_REPLAY,
-    R_PURGE_DEAD,
-    R_COUNT
-};
 static const char *const READER_SQL[R_COUNT] = {
     [R_CLAIM] = "UPDATE deliveries SET state = 'inflight', attempts = attempts + 1"
                 " WHERE id = (SELECT d.id FROM deliveries d INDEXED BY deliveries_pending WHERE" CLAIMABLE
@@ -127,34 +114,7 @@ static const char *const READER_SQL[R_COUNT] = {
                      " AND (?2 IS NULL OR route = ?2) AND created_at <= ?3",
 };
 
-struct queue {
-    char *path;
-
-    /* Accepting side: jobs waiting for the writer, FIFO so ids follow
-     * submission order (delivery relies on acceptance order). */
-    pthread_mutex_t jobs_lock;
-    pthread_cond_t jobs_ready;   /* writer: a job arrived or we are stopping */
-    pthread_cond_t stopped_cond; /* concurrent queue_stop callers */
-    queue_job *head, *tail;
-    int stopping, stopped, writer_started;
-    void (*notify)(void *arg);
-    void *notify_arg;
-    pthread_t writer;
-    int64_t depth_published_ms;
-    /* pending + inflight at the last depth refresh, plus rows stored since:
-     * what backpressure compares with store.max_pending, with no SQL. */
-    atomic_long undelivered;
-    int64_t done_retention_ms; /* 0: keep delivered rows forever */
-    sqlite3 *wdb;
-    sqlite3_stmt *wstmt[W_COUNT];
-
-    /* Delivering side: one connection shared under a mutex. */
-    pthread_mutex_t store_lock;
-    sqlite3 *rdb;
-    sqlite3_stmt *rstmt[R_COUNT];
-};
-
-static int64_t queue_now_ms(void)
+int64_t queue_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -170,7 +130,7 @@ static void open_error(const queue *q, sqlite3 *db, char *err, size_t errlen)
 
 /* Store errors on the delivering side are not the caller's to explain, so they
  * are logged here with the path and SQLite's message. Call under store_lock. */
-static void store_error(const queue *q, const char *op)
+void queue_store_error(const queue *q, const char *op)
 {
     log_write(LOG_ERROR, "queue: store error", "op", op, "path", q->path, "error", sqlite3_errmsg(q->rdb),
               NULL);
@@ -384,7 +344,7 @@ queue *queue_open(const char *path, char *err, size_t errlen)
 
 /* ---- accepting side: the writer thread ---------------------------------- */
 
-static void bind_text(sqlite3_stmt *st, int idx, const char *s)
+void queue_bind_text(sqlite3_stmt *st, int idx, const char *s)
 {
     /* STATIC: the job's strings outlive the statement's use (borrowed until
      * on_done), and the statement is reset before on_done runs. NULL binds NULL. */
@@ -396,8 +356,8 @@ static void bind_text(sqlite3_stmt *st, int idx, const char *s)
 static int writer_find_duplicate(queue *q, queue_job *job)
 {
     sqlite3_stmt *st = q->wstmt[W_FIND_DUP];
-    bind_text(st, 1, job->route);
-    bind_text(st, 2, job->dedup_key);
+    queue_bind_text(st, 1, job->route);
+    queue_bind_text(st, 2, job->dedup_key);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         job->id = sqlite3_column_int64(st, 0);
@@ -412,12 +372,12 @@ static int writer_find_duplicate(queue *q, queue_job *job)
 static int writer_insert(queue *q, queue_job *job, int64_t now)
 {
     sqlite3_stmt *st = q->wstmt[W_INSERT];
-    bind_text(st, 1, job->route);
-    bind_text(st, 2, job->credential);
-    bind_text(st, 3, job->dedup_key);
-    bind_text(st, 4, job->payload);
+    queue_bind_text(st, 1, job->route);
+    queue_bind_text(st, 2, job->credential);
+    queue_bind_text(st, 3, job->dedup_key);
+    queue_bind_text(st, 4, job->payload);
     sqlite3_bind_int64(st, 5, now);
-    bind_text(st, 6, job->order_key);
+    queue_bind_text(st, 6, job->order_key);
     int rc = sqlite3_step(st);
     int stored = rc == SQLITE_ROW;
     if (stored) {
@@ -690,21 +650,19 @@ void queue_close(queue *q)
 
 /* ---- delivering side ----------------------------------------------------- */
 
-static char *column_dup(sqlite3_stmt *st, int col)
+char *queue_column_dup(sqlite3_stmt *st, int col)
 {
     const unsigned char *text = sqlite3_column_text(st, col);
     return text ? strdup((const char *)text) : NULL;
 }
 
-/* Fills row from columns id, route, credential, dedup_key, payload, attempts,
- * created_at; -1 when out of memory. */
-static int row_from_stmt(sqlite3_stmt *st, queue_row *row)
+int queue_row_from_stmt(sqlite3_stmt *st, queue_row *row)
 {
     row->id = sqlite3_column_int64(st, 0);
-    row->route = column_dup(st, 1);
-    row->credential = column_dup(st, 2);
-    row->dedup_key = column_dup(st, 3);
-    row->payload = column_dup(st, 4);
+    row->route = queue_column_dup(st, 1);
+    row->credential = queue_column_dup(st, 2);
+    row->dedup_key = queue_column_dup(st, 3);
+    row->payload = queue_column_dup(st, 4);
     row->attempts = sqlite3_column_int(st, 5);
     row->created_at = sqlite3_column_int64(st, 6);
     int key_ok = row->dedup_key || sqlite3_column_type(st, 3) == SQLITE_NULL;
@@ -730,7 +688,7 @@ static int next_due_locked(queue *q, int64_t *next_due_ms)
         *next_due_ms = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
     if (rc != SQLITE_ROW) {
-        store_error(q, "next_due");
+        queue_store_error(q, "next_due");
         return -1;
     }
     return 0;
@@ -745,13 +703,13 @@ int queue_claim(queue *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms)
     int rc = sqlite3_step(st);
     int claimed = rc == SQLITE_ROW, filled = 0;
     if (claimed) {
-        filled = row_from_stmt(st, row) == 0;
+        filled = queue_row_from_stmt(st, row) == 0;
         rc = sqlite3_step(st);
     }
     sqlite3_reset(st);
     int ret;
     if (rc != SQLITE_DONE) {
-        store_error(q, "claim");
+        queue_store_error(q, "claim");
         ret = -1;
     } else if (claimed) {
         /* Out of memory leaves the row inflight until the next start. */
@@ -779,12 +737,12 @@ static int queue_settle(queue *q, int which, int64_t id, int64_t when_ms, const 
     if (nparams >= 2)
         sqlite3_bind_int64(st, 2, when_ms);
     if (nparams >= 3)
-        bind_text(st, 3, error);
+        queue_bind_text(st, 3, error);
     int rc = sqlite3_step(st);
     sqlite3_reset(st);
     int changed = rc == SQLITE_DONE ? sqlite3_changes(q->rdb) : 0;
     if (rc != SQLITE_DONE)
-        store_error(q, "settle");
+        queue_store_error(q, "settle");
     pthread_mutex_unlock(&q->store_lock);
     return changed == 1 ? 0 : -1;
 }
@@ -802,115 +760,4 @@ int queue_mark_retry(queue *q, int64_t id, int64_t next_attempt_ms, const char *
 int queue_mark_dead(queue *q, int64_t id, const char *error)
 {
     return queue_settle(q, R_DEAD, id, 0, error);
-}
-
-int queue_counts_get(queue *q, queue_counts *out)
-{
-    memset(out, 0, sizeof(*out));
-    pthread_mutex_lock(&q->store_lock);
-    sqlite3_stmt *st = q->rstmt[R_COUNTS];
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *state = (const char *)sqlite3_column_text(st, 0);
-        long n = (long)sqlite3_column_int64(st, 1);
-        if (strcmp(state, "pending") == 0)
-            out->pending = n;
-        else if (strcmp(state, "inflight") == 0)
-            out->inflight = n;
-        else if (strcmp(state, "done") == 0)
-            out->done = n;
-        else if (strcmp(state, "dead") == 0)
-            out->dead = n;
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        store_error(q, "counts");
-    pthread_mutex_unlock(&q->store_lock);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-int queue_list_dead(queue *q, const char *route, queue_row_fn fn, void *arg)
-{
-    pthread_mutex_lock(&q->store_lock);
-    sqlite3_stmt *st = q->rstmt[R_LIST_DEAD];
-    bind_text(st, 1, route);
-    int rc = SQLITE_DONE, ok = 1;
-    while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        queue_row row = {0};
-        ok = row_from_stmt(st, &row) == 0;
-        if (ok)
-            fn(&row, (const char *)sqlite3_column_text(st, 7), arg);
-        queue_row_clear(&row);
-    }
-    sqlite3_reset(st);
-    if (ok && rc != SQLITE_DONE)
-        store_error(q, "list_dead");
-    pthread_mutex_unlock(&q->store_lock);
-    return ok && rc == SQLITE_DONE ? 0 : -1;
-}
-
-/* The names the schema's CHECK allows, as static text for callers. */
-static const char *state_name(const unsigned char *text)
-{
-    static const char *const names[] = {"pending", "inflight", "done", "dead"};
-    for (size_t i = 0; text != NULL && i < sizeof(names) / sizeof(names[0]); i++)
-        if (strcmp((const char *)text, names[i]) == 0)
-            return names[i];
-    return "unknown";
-}
-
-int queue_get(queue *q, int64_t id, queue_row *row, const char **state, char **last_error)
-{
-    memset(row, 0, sizeof(*row));
-    *state = NULL;
-    *last_error = NULL;
-    pthread_mutex_lock(&q->store_lock);
-    sqlite3_stmt *st = q->rstmt[R_GET];
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st), found = rc == SQLITE_ROW, ok = 1;
-    if (found) {
-        *last_error = column_dup(st, 7);
-        *state = state_name(sqlite3_column_text(st, 8));
-        ok = row_from_stmt(st, row) == 0 && (*last_error || sqlite3_column_type(st, 7) == SQLITE_NULL);
-        rc = sqlite3_step(st); /* id is the key: at most one row */
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        store_error(q, "get");
-    pthread_mutex_unlock(&q->store_lock);
-    if (rc == SQLITE_DONE && ok)
-        return found;
-    queue_row_clear(row);
-    free(*last_error);
-    *last_error = NULL;
-    *state = NULL;
-    return -1;
-}
-
-/* Runs R_REPLAY or R_PURGE_DEAD; returns the rows changed, or -1. */
-static long dead_rows_change(queue *q, int which, int64_t id, const char *route, int64_t when_ms,
-                             const char *op)
-{
-    pthread_mutex_lock(&q->store_lock);
-    sqlite3_stmt *st = q->rstmt[which];
-    sqlite3_bind_int64(st, 1, id);
-    bind_text(st, 2, route);
-    sqlite3_bind_int64(st, 3, when_ms);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    long changed = rc == SQLITE_DONE ? (long)sqlite3_changes(q->rdb) : -1;
-    if (rc != SQLITE_DONE)
-        store_error(q, op);
-    pthread_mutex_unlock(&q->store_lock);
-    return changed;
-}
-
-long queue_replay(queue *q, int64_t id, const char *route)
-{
-    return dead_rows_change(q, R_REPLAY, id, route, queue_now_ms(), "replay");
-}
-
-long queue_purge_dead(queue *q, int64_t older_than_ms, const char *route)
-{
-    return dead_rows_change(q, R_PURGE_DEAD, 0, route, queue_now_ms() - older_than_ms, "purge_dead");
 }
