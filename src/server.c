@@ -38,6 +38,11 @@
 /* How long a stopping loop waits for idle keep-alive connections to close:
  * h2o closes them on its HTTP/1 request timeout, 10 s by default, plus a tick. */
 #define SERVER_CLOSE_GRACE_MS (H2O_DEFAULT_HTTP1_REQ_TIMEOUT + 1000)
+/* Once the listeners are closed, the HTTP/1 request timeout drops to this: an
+ * idle keep-alive connection (a load balancer's pool) is closed after a second
+ * of silence instead of ten, while a client still sending a body keeps its
+ * grace between reads. h2o 2.2 has no HTTP/1 graceful shutdown of its own. */
+#define SERVER_DRAIN_IDLE_MS 1000
 
 typedef struct server_thread server_thread;
 
@@ -584,7 +589,8 @@ static uint64_t monotonic_ms(void)
  * the listeners close, h2o closes each connection after its next answer, and
  * every webhook already handed to the queue is answered: its sender must learn
  * whether it was kept. Idle keep-alive connections close on h2o's request
- * timeout; the loop waits for them at most SERVER_CLOSE_GRACE_MS. */
+ * timeout, shortened to SERVER_DRAIN_IDLE_MS; the loop waits for connections
+ * at most SERVER_CLOSE_GRACE_MS. */
 static void drain(server_thread *thread, h2o_evloop_t *loop)
 {
     uint64_t until = monotonic_ms() + (uint64_t)current_config(thread->srv)->drain_delay_ms;
@@ -592,6 +598,10 @@ static void drain(server_thread *thread, h2o_evloop_t *loop)
         h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
     close_listeners(thread);
     h2o_context_request_shutdown(&thread->ctx);
+    /* h2o_timeout_run compares each entry with the timeout's current value,
+     * so connections already waiting are cut short too. */
+    if (thread->ctx.http1.req_timeout.timeout > SERVER_DRAIN_IDLE_MS)
+        thread->ctx.http1.req_timeout.timeout = SERVER_DRAIN_IDLE_MS;
     while (thread->waiting > 0)
         h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
     /* request_shutdown arms an HTTP/2 GOAWAY timer whose default timeout is

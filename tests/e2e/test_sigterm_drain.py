@@ -6,6 +6,7 @@ got a 2xx is lost: what was not delivered before the exit is delivered by the
 next process on the same store. Senders keep going throughout and retry what
 was refused against the restarted daemon."""
 
+import http.client
 import signal
 import subprocess
 import sys
@@ -29,6 +30,10 @@ READYZ_DEADLINE_S = 0.5
 # The exit may wait for answers in flight, the workers' current rows and idle
 # keep-alive connections (server.c: about 11 s at most).
 EXIT_TIMEOUT_S = 20.0
+# With only an idle keep-alive connection open, the exit comes after the drain
+# delay plus about a second (server.c: SERVER_DRAIN_IDLE_MS), not after h2o's
+# 10 s request timeout; the bound leaves room for a slow sanitizer build.
+IDLE_EXIT_TIMEOUT_S = 6.0
 # Between the exit and the restart senders must meet a closed port.
 DOWN_S = 0.5
 # Load goes on this long on the restarted daemon before senders stop starting new webhooks.
@@ -124,6 +129,28 @@ class SigtermDrain(E2ETestCase):
             self.assertTrue(seen.delivered(w), f"{w.token} refused while down, never delivered")
         self.assertEqual(seen.duplicates(), {}, "a clean stop must not deliver anything twice")
         self.assertEqual(d.stop(), 0, f"exit code on the second SIGTERM; log:\n{d.log_tail()}")
+        self.assertEqual(load.sanitizer_reports(d.log_text()), [], "sanitizer reports in the daemon's log")
+
+    def test_idle_keep_alive_connection_does_not_hold_the_exit(self):
+        """A load balancer keeps idle connections pooled; SIGTERM must close
+        them instead of waiting out h2o's 10 s request timeout."""
+        d = self.start_daemon(extra={"shutdown": {"drain_delay_ms": 200}})
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=IDLE_EXIT_TIMEOUT_S + 5)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/healthz")
+        answer = conn.getresponse()
+        answer.read()
+        self.assertEqual(answer.status, 200)
+        self.assertFalse(answer.will_close, "the connection must stay open for this test")
+
+        d.proc.send_signal(signal.SIGTERM)
+        try:
+            code = d.proc.wait(timeout=IDLE_EXIT_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            self.fail(f"no exit {IDLE_EXIT_TIMEOUT_S} s after SIGTERM with one idle connection open; "
+                      f"log:\n{d.log_tail()}")
+        self.assertEqual(code, 0, f"exit code on SIGTERM; log:\n{d.log_tail()}")
+        self.assertEqual(conn.sock.recv(1), b"", "the server closed the idle connection")
         self.assertEqual(load.sanitizer_reports(d.log_text()), [], "sanitizer reports in the daemon's log")
 
     def wait_readyz_503(self, port, signalled):
