@@ -95,3 +95,19 @@ int signature_equal(const void *a, size_t a_len, const void *b, size_t b_len)
         return 0;
     return CRYPTO_memcmp(a, b, a_len) == 0;
 }
+
+int signature_token_init(signature_token *t, const char *secret, size_t secret_len)
+{
+    t->secret = secret;
+    t->secret_len = secret_len;
+    const signature_part whole = {secret, secret_len};
+    return signature_hmac_sha256(secret, secret_len, &whole, 1, t->digest);
+}
+
+int signature_token_matches(const signature_token *t, const void *offered, size_t len)
+{
+    const signature_part part = {offered, len};
+    unsigned char digest[SIGNATURE_SHA256_LEN];
+    return signature_hmac_sha256(t->secret, t->secret_len, &part, 1, digest) == 0 &&
+           signature_equal(digest, sizeof(digest), t->digest, sizeof(t->digest));
+}

@@ -33,4 +33,20 @@ long signature_base64_decode(const char *text, size_t text_len, unsigned char *o
  * unequal; only the length (public: it is the digest's) leaks through timing. */
 int signature_equal(const void *a, size_t a_len, const void *b, size_t b_len);
 
+/* A shared token (a bearer token, Graph's clientState, a Google channel token)
+ * checked in constant time whatever its length: the offered value and the
+ * secret are both HMAC'ed with the secret as key and the digests compared, so
+ * not even the secret's length shows in the timing. secret is borrowed and
+ * must outlive the token. */
+typedef struct signature_token {
+    const char *secret;
+    size_t secret_len;
+    unsigned char digest[SIGNATURE_SHA256_LEN]; /* HMAC(secret, secret) */
+} signature_token;
+
+/* 0, or -1 on an OpenSSL error. */
+int signature_token_init(signature_token *t, const char *secret, size_t secret_len);
+/* 1 when offered (len bytes) is the secret, else 0. */
+int signature_token_matches(const signature_token *t, const void *offered, size_t len);
+
 #endif

@@ -19,10 +19,7 @@
 typedef struct gcal_source {
     source super;
     char *secret;
-    size_t secret_len;
-    /* HMAC(secret, secret): tokens are compared as digests so that not even
-     * the secret's length shows in the timing. */
-    unsigned char secret_digest[SIGNATURE_SHA256_LEN];
+    signature_token token; /* the channel token, over secret */
 } gcal_source;
 
 /* Only the common route keys: "secret" holds the channel token. */
@@ -59,10 +56,7 @@ static int gcal_authentic(const gcal_source *g, const source_request *req, char 
         snprintf(detail, detail_len, "missing x-goog-channel-token header");
         return -1;
     }
-    const signature_part part = {token, len};
-    unsigned char digest[SIGNATURE_SHA256_LEN];
-    if (signature_hmac_sha256(g->secret, g->secret_len, &part, 1, digest) != 0 ||
-        !signature_equal(digest, sizeof(digest), g->secret_digest, sizeof(g->secret_digest))) {
+    if (!signature_token_matches(&g->token, token, len)) {
         snprintf(detail, detail_len, "channel token mismatch");
         return -1;
     }
@@ -76,26 +70,6 @@ static int gcal_state_is(const source_request *req, const char *state)
     return v != NULL && len == strlen(state) && memcmp(v, state, len) == 0;
 }
 
-static int gcal_answer_unauthorized(source_answer *ans, const char *detail)
-{
-    ans->status = 401;
-    ans->content_type = "application/json";
-    ans->body = NULL;
-    ans->body_len = 0;
-    yajl_gen g = json_gen_new();
-    if (g != NULL) {
-        yajl_gen_map_open(g);
-        json_gen_kv_str(g, "error", "unauthorized");
-        json_gen_kv_str(g, "detail", detail);
-        if (yajl_gen_map_close(g) == yajl_gen_status_ok)
-            ans->body = json_gen_take(g, &ans->body_len);
-        yajl_gen_free(g);
-    }
-    if (ans->body == NULL)
-        ans->status = 500;
-    return 1;
-}
-
 /* "sync" is the first message after a watch is created: Google wants a 200 and
  * nothing else. The token is checked first all the same: a 200 to anyone who
  * says "sync" would tell a scanner which routes take Google pushes. */
@@ -106,7 +80,7 @@ static int gcal_handshake(const source *self, const source_request *req, yajl_va
         return 0;
     char detail[128];
     if (gcal_authentic((const gcal_source *)self, req, detail, sizeof(detail)) != 0)
-        return gcal_answer_unauthorized(ans, detail);
+        return source_answer_json(ans, 401, "error", "unauthorized", "detail", detail);
     ans->status = 200;
     ans->content_type = "text/plain";
     ans->body = NULL;
@@ -259,9 +233,7 @@ source *gcal_source_create(yajl_val route, const char *secret, const source_conf
     if (g == NULL)
         return NULL;
     g->secret = secret_copy;
-    g->secret_len = strlen(secret);
-    const signature_part whole = {g->secret, g->secret_len};
-    if (signature_hmac_sha256(g->secret, g->secret_len, &whole, 1, g->secret_digest) != 0) {
+    if (signature_token_init(&g->token, g->secret, strlen(g->secret)) != 0) {
         gcal_destroy(&g->super);
         source_config_error(ctx, "secret", "could not be prepared");
         return NULL;

@@ -34,9 +34,7 @@ typedef struct generic_source {
     size_t secret_len;
     generic_auth auth;
     generic_encoding encoding;
-    /* HMAC(secret, secret): bearer tokens are compared as digests so that
-     * not even the secret's length shows in the timing. */
-    unsigned char token_digest[SIGNATURE_SHA256_LEN];
+    signature_token token; /* auth bearer: the token, over secret */
     long tolerance_s;
     char *signature_header; /* lower-cased, as header lookups want */
     char *timestamp_header; /* lower-cased; NULL: the body alone is signed */
@@ -223,10 +221,7 @@ static int generic_check_bearer(const generic_source *g, const source_request *r
         snprintf(detail, detail_len, "authorization is not a Bearer token");
         return -1;
     }
-    const signature_part token = {value + scheme_len, len - scheme_len};
-    unsigned char digest[SIGNATURE_SHA256_LEN];
-    if (signature_hmac_sha256(g->secret, g->secret_len, &token, 1, digest) != 0 ||
-        !signature_equal(digest, sizeof(digest), g->token_digest, sizeof(g->token_digest))) {
+    if (!signature_token_matches(&g->token, value + scheme_len, len - scheme_len)) {
         snprintf(detail, detail_len, "token mismatch");
         return -1;
     }
@@ -349,9 +344,8 @@ static int generic_configure(generic_source *g, yajl_val route, const char *secr
         return -1;
 
     g->secret_len = strlen(secret);
-    const signature_part whole = {secret, g->secret_len};
     if ((g->secret = strdup(secret)) == NULL || generic_set_defaults(g) != 0 ||
-        signature_hmac_sha256(g->secret, g->secret_len, &whole, 1, g->token_digest) != 0) {
+        signature_token_init(&g->token, g->secret, g->secret_len) != 0) {
         source_config_error(ctx, "secret", "could not be prepared (out of memory)");
         return -1;
     }

@@ -19,22 +19,11 @@
 typedef struct msgraph_source {
     source super;
     char *secret;
-    size_t secret_len;
-    /* HMAC(secret, secret): clientStates are compared as digests so that not
-     * even the secret's length shows in the timing. */
-    unsigned char secret_digest[SIGNATURE_SHA256_LEN];
+    signature_token client_state; /* over secret */
 } msgraph_source;
 
 /* Only the common route keys: "secret" holds the clientState. */
 static const char *const msgraph_keys[] = {NULL};
-
-static int msgraph_client_state_matches(const msgraph_source *m, const char *text, size_t len)
-{
-    const signature_part part = {text, len};
-    unsigned char digest[SIGNATURE_SHA256_LEN];
-    return signature_hmac_sha256(m->secret, m->secret_len, &part, 1, digest) == 0 &&
-           signature_equal(digest, sizeof(digest), m->secret_digest, sizeof(m->secret_digest));
-}
 
 /* The raw (still encoded) value of the query parameter name: 1 and *value,
  * *len when present (an absent '=' reads as an empty value), else 0. */
@@ -78,26 +67,6 @@ static char *msgraph_decode(const char *raw, size_t raw_len, size_t *out_len)
     return decoded;
 }
 
-static int msgraph_answer_error(source_answer *ans, int status, const char *error, const char *detail)
-{
-    ans->status = status;
-    ans->content_type = "application/json";
-    ans->body = NULL;
-    ans->body_len = 0;
-    yajl_gen g = json_gen_new();
-    if (g != NULL) {
-        yajl_gen_map_open(g);
-        json_gen_kv_str(g, "error", error);
-        json_gen_kv_str(g, "detail", detail);
-        if (yajl_gen_map_close(g) == yajl_gen_status_ok)
-            ans->body = json_gen_take(g, &ans->body_len);
-        yajl_gen_free(g);
-    }
-    if (ans->body == NULL)
-        ans->status = 500;
-    return 1;
-}
-
 /* Subscription validation. It is answered without any check on purpose: Graph
  * sends it before the subscription (and so its clientState) exists, and the
  * echo reveals nothing of ours — the token is Graph's own nonce, and the
@@ -112,19 +81,20 @@ static int msgraph_handshake(const source *self, const source_request *req, yajl
         !msgraph_query_param(req->query, req->query_len, MSGRAPH_VALIDATION_PARAM, &raw, &raw_len))
         return 0;
     if (raw_len == 0)
-        return msgraph_answer_error(ans, 400, "bad_request", "empty validationToken");
+        return source_answer_json(ans, 400, "error", "bad_request", "detail", "empty validationToken");
 
     size_t len;
     char *token = msgraph_decode(raw, raw_len, &len);
     if (token == NULL)
-        return msgraph_answer_error(ans, 500, "internal", "validationToken could not be decoded");
+        return source_answer_json(ans, 500, "error", "internal", "detail",
+                                  "validationToken could not be decoded");
     ans->status = 200;
     ans->content_type = "text/plain";
     ans->body = malloc(len + 1);
     ans->body_len = len;
     if (ans->body == NULL) {
         curl_free(token);
-        return msgraph_answer_error(ans, 500, "internal", "out of memory");
+        return source_answer_json(ans, 500, "error", "internal", "detail", "out of memory");
     }
     /* The caller frees with free(), not curl_free(), hence the copy. */
     memcpy(ans->body, token, len);
@@ -158,7 +128,7 @@ static int msgraph_verify(const source *self, const source_request *req, yajl_va
             snprintf(detail, detail_len, "missing clientState in value[%zu]", i);
             return -1;
         }
-        if (!msgraph_client_state_matches(m, state->u.string, strlen(state->u.string))) {
+        if (!signature_token_matches(&m->client_state, state->u.string, strlen(state->u.string))) {
             snprintf(detail, detail_len, "clientState mismatch in value[%zu]", i);
             return -1;
         }
@@ -310,9 +280,7 @@ source *msgraph_source_create(yajl_val route, const char *secret, const source_c
     if (m == NULL)
         return NULL;
     m->secret = secret_copy;
-    m->secret_len = strlen(secret);
-    const signature_part whole = {m->secret, m->secret_len};
-    if (signature_hmac_sha256(m->secret, m->secret_len, &whole, 1, m->secret_digest) != 0) {
+    if (signature_token_init(&m->client_state, m->secret, strlen(m->secret)) != 0) {
         msgraph_destroy(&m->super);
         source_config_error(ctx, "secret", "could not be prepared");
         return NULL;

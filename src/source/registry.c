@@ -305,3 +305,24 @@ int source_emit(event_list *out, meeting_event *ev, int oom, char *detail, size_
     *slot = *ev;
     return 0;
 }
+
+int source_answer_json(source_answer *ans, int status, const char *k1, const char *v1, const char *k2,
+                       const char *v2)
+{
+    ans->status = status;
+    ans->content_type = "application/json";
+    ans->body = NULL;
+    ans->body_len = 0;
+    yajl_gen g = json_gen_new();
+    if (g != NULL) {
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, k1, v1);
+        json_gen_kv_str(g, k2, v2);
+        if (yajl_gen_map_close(g) == yajl_gen_status_ok)
+            ans->body = json_gen_take(g, &ans->body_len);
+        yajl_gen_free(g);
+    }
+    if (ans->body == NULL)
+        ans->status = 500;
+    return 1;
+}

@@ -80,6 +80,11 @@ char *source_header_dup(const source_request *req, const char *name);
 
 /* ---- helpers every source shares (registry.c) ---- */
 
+/* Fills *ans with status and the JSON object {k1: v1, k2: v2} (a 500 without
+ * a body when it cannot be built). Returns 1, the handshake's "answered". */
+int source_answer_json(source_answer *ans, int status, const char *k1, const char *v1, const char *k2,
+                       const char *v2);
+
 /* Writes "FILE: PREFIX.KEY: problem" into ctx->err. */
 void source_config_error(const source_config_ctx *ctx, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -72,31 +72,6 @@ static int zoom_verify(const source *self, const source_request *req, yajl_val t
     return zoom_authentic((const zoom_source *)self, req, detail, detail_len);
 }
 
-/* Fills a handshake answer with a two-member JSON object; 1 either way, since
- * the request was a handshake even when the answer could not be built. */
-static int zoom_answer(source_answer *ans, int status, const char *k1, const char *v1, const char *k2,
-                       const char *v2)
-{
-    ans->status = status;
-    ans->content_type = "application/json";
-    ans->body = NULL;
-    ans->body_len = 0;
-    yajl_gen g = json_gen_new();
-    if (g == NULL) {
-        ans->status = 500;
-        return 1;
-    }
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, k1, v1);
-    json_gen_kv_str(g, k2, v2);
-    if (yajl_gen_map_close(g) == yajl_gen_status_ok)
-        ans->body = json_gen_take(g, &ans->body_len);
-    yajl_gen_free(g);
-    if (ans->body == NULL)
-        ans->status = 500;
-    return 1;
-}
-
 /* The validation is verified like any event first: answering unsigned ones
  * would let anyone have us HMAC text of their choice with our secret. */
 static int zoom_handshake(const source *self, const source_request *req, yajl_val tree, source_answer *ans)
@@ -108,10 +83,10 @@ static int zoom_handshake(const source *self, const source_request *req, yajl_va
 
     char detail[128];
     if (zoom_authentic(z, req, detail, sizeof(detail)) != 0)
-        return zoom_answer(ans, 401, "error", "unauthorized", "detail", detail);
+        return source_answer_json(ans, 401, "error", "unauthorized", "detail", detail);
     yajl_val token = json_get(tree, "payload.plainToken");
     if (!YAJL_IS_STRING(token) || token->u.string[0] == '\0')
-        return zoom_answer(ans, 400, "error", "bad_request", "detail", "missing payload.plainToken");
+        return source_answer_json(ans, 400, "error", "bad_request", "detail", "missing payload.plainToken");
 
     const signature_part part = {token->u.string, strlen(token->u.string)};
     unsigned char mac[SIGNATURE_SHA256_LEN];
@@ -124,7 +99,7 @@ static int zoom_handshake(const source *self, const source_request *req, yajl_va
     }
     char encrypted[2 * SIGNATURE_SHA256_LEN + 1];
     signature_hex(mac, sizeof(mac), encrypted);
-    return zoom_answer(ans, 200, "plainToken", token->u.string, "encryptedToken", encrypted);
+    return source_answer_json(ans, 200, "plainToken", token->u.string, "encryptedToken", encrypted);
 }
 
 /* Zoom spells the same fact differently per event (meeting.ended has "id",

@@ -199,3 +199,20 @@ Test(signature, equal_compares_contents_and_lengths)
     cr_expect_eq(signature_equal("", 0, "", 0), 1);
     cr_expect_eq(signature_equal("", 0, "a", 1), 0);
 }
+
+Test(signature, token_matches_only_the_secret_itself)
+{
+    const char secret[] = "channel-token-7f3a";
+    signature_token t;
+    cr_assert_eq(signature_token_init(&t, secret, strlen(secret)), 0);
+    cr_expect_eq(signature_token_matches(&t, secret, strlen(secret)), 1);
+    cr_expect_eq(signature_token_matches(&t, "channel-token-7f3A", 18), 0, "one byte differs");
+    cr_expect_eq(signature_token_matches(&t, secret, strlen(secret) - 1), 0, "a prefix");
+    cr_expect_eq(signature_token_matches(&t, "channel-token-7f3a ", 19), 0, "a longer value");
+    cr_expect_eq(signature_token_matches(&t, "", 0), 0, "an empty value");
+    /* The digest is HMAC(secret, secret), nothing else. */
+    const signature_part whole = {secret, strlen(secret)};
+    unsigned char want[SIGNATURE_SHA256_LEN];
+    cr_assert_eq(signature_hmac_sha256(secret, strlen(secret), &whole, 1, want), 0);
+    cr_expect_arr_eq(t.digest, want, sizeof(want));
+}
