@@ -131,17 +131,6 @@ static int calendly_verify(const source *self, const source_request *req, yajl_v
     return 0;
 }
 
-static int calendly_handshake(const source *self, const source_request *req, yajl_val tree,
-                              source_answer *ans)
-{
-    /* Calendly registers subscriptions through its API, without a callback. */
-    (void)self;
-    (void)req;
-    (void)tree;
-    (void)ans;
-    return 0;
-}
-
 /* The non-empty scalar at path, or NULL. */
 static const char *calendly_text(yajl_val root, const char *path)
 {
@@ -251,7 +240,7 @@ source *calendly_source_create(yajl_val route, const char *secret, const source_
     c->tolerance_s = tolerance_s;
     c->super.name = "calendly";
     c->super.body_is_json = 1;
-    c->super.handshake = calendly_handshake;
+    c->super.handshake = source_no_handshake;
     c->super.verify = calendly_verify;
     c->super.parse = calendly_parse;
     c->super.destroy = calendly_destroy;

@@ -203,15 +203,11 @@ static int gcal_parse(const source *self, const source_request *req, yajl_val tr
     }
     /* Close's provider_calendar_type, ready for when the event id is known */
     meeting_event ev = {.sender = "gcal", .calendar_type = "google"};
-    meeting_event *slot = NULL;
-    if (gcal_fill(req, &ev, detail, detail_len) == 0 && (slot = event_list_add(out)) == NULL)
-        snprintf(detail, detail_len, "out of memory");
-    if (slot == NULL) {
+    if (gcal_fill(req, &ev, detail, detail_len) != 0) {
         meeting_event_clear(&ev);
         return -1;
     }
-    *slot = ev;
-    return 0;
+    return source_emit(out, &ev, 0, detail, detail_len);
 }
 
 static void gcal_destroy(source *self)

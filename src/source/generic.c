@@ -228,16 +228,6 @@ static int generic_check_bearer(const generic_source *g, const source_request *r
     return 0;
 }
 
-static int generic_handshake(const source *self, const source_request *req, yajl_val tree, source_answer *ans)
-{
-    /* Generic senders have no endpoint validation step. */
-    (void)self;
-    (void)req;
-    (void)tree;
-    (void)ans;
-    return 0;
-}
-
 static int generic_verify(const source *self, const source_request *req, yajl_val tree, char *detail,
                           size_t detail_len)
 {
@@ -289,18 +279,11 @@ static int generic_parse(const source *self, const source_request *req, yajl_val
         return -1;
     }
     meeting_event ev = {.sender = "generic", .tree = tree};
-    meeting_event *slot = NULL;
-    if (generic_fill(g, req, tree, &ev, detail, detail_len) == 0) {
-        slot = event_list_add(out);
-        if (slot == NULL)
-            snprintf(detail, detail_len, "out of memory");
-    }
-    if (slot == NULL) {
+    if (generic_fill(g, req, tree, &ev, detail, detail_len) != 0) {
         meeting_event_clear(&ev);
         return -1;
     }
-    *slot = ev;
-    return 0;
+    return source_emit(out, &ev, 0, detail, detail_len);
 }
 
 static void generic_destroy(source *self)
@@ -365,7 +348,7 @@ source *generic_source_create(yajl_val route, const char *secret, const source_c
     }
     g->super.name = "generic";
     g->super.body_is_json = 1;
-    g->super.handshake = generic_handshake;
+    g->super.handshake = source_no_handshake;
     g->super.verify = generic_verify;
     g->super.parse = generic_parse;
     g->super.destroy = generic_destroy;

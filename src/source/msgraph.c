@@ -215,15 +215,11 @@ static int msgraph_add_entry(yajl_val entry, size_t index, event_list *out, char
         return -1;
     }
     meeting_event ev = {.sender = "msgraph", .tree = entry};
-    meeting_event *slot = NULL;
-    if (msgraph_fill(entry, index, &ev, detail, detail_len) == 0 && (slot = event_list_add(out)) == NULL)
-        snprintf(detail, detail_len, "out of memory");
-    if (slot == NULL) {
+    if (msgraph_fill(entry, index, &ev, detail, detail_len) != 0) {
         meeting_event_clear(&ev);
         return -1;
     }
-    *slot = ev;
-    return 0;
+    return source_emit(out, &ev, 0, detail, detail_len);
 }
 
 /* A batch is refused whole (Graph retries it whole), so the events of its

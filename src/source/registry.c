@@ -326,3 +326,12 @@ int source_answer_json(source_answer *ans, int status, const char *k1, const cha
         ans->status = 500;
     return 1;
 }
+
+int source_no_handshake(const source *self, const source_request *req, yajl_val tree, source_answer *ans)
+{
+    (void)self;
+    (void)req;
+    (void)tree;
+    (void)ans;
+    return 0;
+}

@@ -160,6 +160,10 @@ void *source_alloc(size_t size, const char *secret, char **secret_copy, const so
  * cleared and -1 returned with detail "out of memory". */
 int source_emit(event_list *out, meeting_event *ev, int oom, char *detail, size_t detail_len);
 
+/* The handshake of senders that have no endpoint validation step (generic,
+ * Calendly, Standard Webhooks): never a handshake. */
+int source_no_handshake(const source *self, const source_request *req, yajl_val tree, source_answer *ans);
+
 /* Vendor constructors, listed in registry.c. */
 source *zoom_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
 source *generic_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);

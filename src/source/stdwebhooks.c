@@ -138,17 +138,6 @@ static int stdwebhooks_verify(const source *self, const source_request *req, yaj
     return 0;
 }
 
-static int stdwebhooks_handshake(const source *self, const source_request *req, yajl_val tree,
-                                 source_answer *ans)
-{
-    /* The spec has no endpoint validation step. */
-    (void)self;
-    (void)req;
-    (void)tree;
-    (void)ans;
-    return 0;
-}
-
 /* The message id is the spec's idempotency key: a retry repeats it, and a new
  * message never reuses it. An empty one is no key. */
 static int stdwebhooks_dedup_key(const source_request *req, meeting_event *ev, char *detail,
@@ -188,18 +177,11 @@ static int stdwebhooks_parse(const source *self, const source_request *req, yajl
         return -1;
     }
     meeting_event ev = {.sender = "stdwebhooks", .tree = tree};
-    meeting_event *slot = NULL;
-    if (stdwebhooks_fill(s, req, tree, &ev, detail, detail_len) == 0) {
-        slot = event_list_add(out);
-        if (slot == NULL)
-            snprintf(detail, detail_len, "out of memory");
-    }
-    if (slot == NULL) {
+    if (stdwebhooks_fill(s, req, tree, &ev, detail, detail_len) != 0) {
         meeting_event_clear(&ev);
         return -1;
     }
-    *slot = ev;
-    return 0;
+    return source_emit(out, &ev, 0, detail, detail_len);
 }
 
 static void stdwebhooks_destroy(source *self)
@@ -264,7 +246,7 @@ source *stdwebhooks_source_create(yajl_val route, const char *secret, const sour
     }
     s->super.name = "stdwebhooks";
     s->super.body_is_json = 1;
-    s->super.handshake = stdwebhooks_handshake;
+    s->super.handshake = source_no_handshake;
     s->super.verify = stdwebhooks_verify;
     s->super.parse = stdwebhooks_parse;
     s->super.destroy = stdwebhooks_destroy;
