@@ -32,35 +32,35 @@ static void answer_json(h2o_req_t *req, int status, const char *reason, const ch
     answer_body(req, status, reason, "application/json", body, len);
 }
 
-void answer_error(h2o_req_t *req, int status, const char *reason, const char *error, const char *detail)
+/* A JSON object of one or two string members ({k1: v1} when k2 is NULL). */
+static void answer_object(h2o_req_t *req, int status, const char *reason, const char *k1, const char *v1,
+                          const char *k2, const char *v2)
 {
     yajl_gen g = json_gen_new();
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, "error", error);
-    if (detail != NULL)
-        json_gen_kv_str(g, "detail", detail);
-    yajl_gen_map_close(g);
-    size_t len;
-    char *body = json_gen_take(g, &len);
-    yajl_gen_free(g);
+    char *body = NULL;
+    size_t len = 0;
+    if (g != NULL) {
+        yajl_gen_map_open(g);
+        json_gen_kv_str(g, k1, v1);
+        if (k2 != NULL)
+            json_gen_kv_str(g, k2, v2);
+        if (yajl_gen_map_close(g) == yajl_gen_status_ok)
+            body = json_gen_take(g, &len);
+        yajl_gen_free(g);
+    }
     answer_json(req, status, reason, body ? body : "{}", body ? len : 2);
     free(body);
+}
+
+void answer_error(h2o_req_t *req, int status, const char *reason, const char *error, const char *detail)
+{
+    answer_object(req, status, reason, "error", error, detail != NULL ? "detail" : NULL, detail);
 }
 
 void answer_status(h2o_req_t *req, int status, const char *reason, const char *state, const char *key,
                    const char *value)
 {
-    yajl_gen g = json_gen_new();
-    yajl_gen_map_open(g);
-    json_gen_kv_str(g, "status", state);
-    if (key != NULL)
-        json_gen_kv_str(g, key, value);
-    yajl_gen_map_close(g);
-    size_t len;
-    char *body = json_gen_take(g, &len);
-    yajl_gen_free(g);
-    answer_json(req, status, reason, body ? body : "{}", body ? len : 2);
-    free(body);
+    answer_object(req, status, reason, "status", state, key, value);
 }
 
 void answer_unavailable(h2o_req_t *req, const char *detail)
