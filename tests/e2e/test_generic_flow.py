@@ -1,11 +1,14 @@
 """Generic (HMAC-signed) webhooks end to end: the Close activity id comes from
-the payload, so there is one PUT straight to it and no meeting lookup."""
+the payload, so there is one PUT straight to it and no meeting lookup; and the
+malformed-input table holds for the route."""
 
 import json
 import time
 
 import harness
 from harness import E2ETestCase, MEETING_PATH, SETTLE_S, GENERIC_SECRET
+import senders
+from senders import SenderTestCase
 
 NOSHOW_BODY = {"outcome_id": "outcome_noshow",
                "user_note_html": "<p>Prospect did not join. Sent reschedule link &lt;2 min&gt; after start.</p>"}
@@ -81,6 +84,28 @@ class GenericFlow(E2ETestCase):
         self.assertJSONAnswer(harness.post(d.port, "/hooks/notetaker", body), 401, error="unauthorized")
         time.sleep(SETTLE_S)  # watching for requests, not asserting on timing
         self.assertEqual(self.fake.requests(), [])
+
+
+class GenericMalformed(SenderTestCase):
+    ROUTES = harness.ROUTES
+    ROUTE = "notetaker"
+    SECRET = GENERIC_SECRET
+
+    def sign(self, body):
+        return harness.generic_headers(GENERIC_SECRET, body)
+
+    def test_malformed_input_table(self):
+        d = self.start_sender_daemon(body_limit=senders.SMALL_BODY_LIMIT)
+        body = harness.sample("generic/outcome.json")
+        self.check_malformed_json_is_400(d, b'{"event":"meeting.outcome","activity_id":')
+        self.check_wrong_content_type_is_415(d, body)
+        self.check_get_is_405_with_allow(d)
+        self.check_over_body_limit_is_413(d, senders.padded(json.loads(body)))
+        self.assertUnauthorized(self.send(d, body, headers=harness.generic_headers("not-the-key", body)))
+        self.assertNothingReachedClose()
+        # the sample itself is under the limit and still goes through
+        self.assertQueued(self.send(d, body))
+        self.wait_successful_puts(1)
 
 
 if __name__ == "__main__":
