@@ -53,9 +53,11 @@ static const command_help help[] = {
             "        by a running daemon; attempts and age start over)\n"},
     {"dlq", "dlq purge --config FILE --older-than D [--route R] [--json]\n"
             "        delete dead letters older than D (D like 30d, 12h, 90m, 3600s)\n"},
-    {"try", "try --config FILE --route R SAMPLE [--header \"K: V\"]... [--query Q]\n"
+    {"try", "try --config FILE --route R SAMPLE [--header \"K: V\"]... [--query Q] [--resolve]\n"
             "        dry-run one sample through the route: verification, the matching\n"
-            "        rule and the exact PUT; nothing is stored or sent\n"},
+            "        rule and the exact PUT; nothing is stored or sent. --resolve also\n"
+            "        looks the meeting up in Close (read-only GETs with the route's\n"
+            "        credential) and names the meeting the PUT would go to\n"},
     {"version", "version\n"
                 "        print the version\n"},
 };
@@ -260,8 +262,9 @@ static int cmd_check_config(int argc, char **argv)
 
 static int cmd_try(int argc, char **argv)
 {
-    const char *config_path = NULL, *route = NULL, *sample = NULL, *query = NULL;
+    const char *config_path = NULL;
     try_header headers[TRY_MAX_HEADERS];
+    try_input in = {.headers = headers};
     char *owned[TRY_MAX_HEADERS];
     size_t nheaders = 0;
     int rc = 2;
@@ -269,9 +272,11 @@ static int cmd_try(int argc, char **argv)
         if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
             config_path = argv[++i];
         } else if (strcmp(argv[i], "--route") == 0 && i + 1 < argc) {
-            route = argv[++i];
+            in.route_name = argv[++i];
         } else if (strcmp(argv[i], "--query") == 0 && i + 1 < argc) {
-            query = argv[++i];
+            in.query = argv[++i];
+        } else if (strcmp(argv[i], "--resolve") == 0) {
+            in.resolve = 1;
         } else if (strcmp(argv[i], "--header") == 0 && i + 1 < argc && nheaders < TRY_MAX_HEADERS) {
             char *h = strdup(argv[++i]);
             char *colon = h ? strchr(h, ':') : NULL;
@@ -289,14 +294,14 @@ static int cmd_try(int argc, char **argv)
         } else if (strcmp(argv[i], "--help") == 0) {
             rc = usage(stdout, 0);
             goto out;
-        } else if (argv[i][0] != '-' && sample == NULL) {
-            sample = argv[i];
+        } else if (argv[i][0] != '-' && in.sample_path == NULL) {
+            in.sample_path = argv[i];
         } else {
             rc = usage(stderr, 2);
             goto out;
         }
     }
-    if (config_path == NULL || route == NULL || sample == NULL) {
+    if (config_path == NULL || in.route_name == NULL || in.sample_path == NULL) {
         fprintf(stderr, "closehook try: --config FILE, --route R and SAMPLE are required\n");
         goto out;
     }
@@ -305,7 +310,13 @@ static int cmd_try(int argc, char **argv)
         rc = 1;
         goto out;
     }
-    rc = try_sample(cfg, route, sample, headers, nheaders, query, time(NULL), stdout);
+    in.nheaders = nheaders;
+    in.now = time(NULL);
+    if (in.resolve)
+        curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = try_sample(cfg, &in, stdout);
+    if (in.resolve)
+        curl_global_cleanup();
     config_free(cfg);
 out:
     for (size_t i = 0; i < nheaders; i++)

@@ -7,8 +7,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include "close_client.h"
 #include "json.h"
 #include "mapping.h"
+#include "resolve.h"
 #include "update.h"
 
 /* Samples are webhook bodies; the server's own default body limit is plenty. */
@@ -48,10 +50,56 @@ static char *read_sample(const char *path, size_t *len)
     return buf;
 }
 
-static void print_update(const config *cfg, const close_update *u, FILE *out)
+static const char *const resolve_outcomes[] = {
+    [RESOLVE_FOUND] = "found",
+    [RESOLVE_NOT_FOUND] = "not found (delivery would retry until max_age_s)",
+    [RESOLVE_AMBIGUOUS] = "ambiguous (a dead letter: never a guess)",
+    [RESOLVE_NO_KEYS] = "nothing to look up with (a dead letter)",
+    [RESOLVE_TRANSIENT] = "Close did not answer usefully (delivery would retry)",
+    [RESOLVE_PERMANENT] = "Close refused (a dead letter)",
+};
+
+/* Runs resolve as delivery would, without its cache. Returns 0 with
+ * *activity_id (malloc'ed) when exactly one meeting was found, else 1; says
+ * why either way. */
+static int try_resolve(const config *cfg, const route *rt, const close_update *u, char **activity_id,
+                       FILE *out)
 {
-    if (u->activity_id != NULL) {
-        fprintf(out, "  PUT %s/api/v1/activity/meeting/%s/\n", cfg->close_base_url, u->activity_id);
+    const credential *cred = rt->credential;
+    if (cred->kind == CREDENTIAL_OAUTH) {
+        /* A refresh here would rotate the refresh token under a running daemon. */
+        fprintf(out, "  resolve: skipped: credential %s is OAuth, whose tokens only `serve` refreshes\n",
+                cred->name);
+        return 1;
+    }
+    if (cred->secret == NULL) {
+        fprintf(out, "  resolve: skipped: credential %s (%s) is absent: dry-run\n", cred->name,
+                cred->secret_ref);
+        return 1;
+    }
+    close_client *c = close_client_new(cfg->close_base_url, cfg->close_timeout_ms);
+    if (c == NULL) {
+        fprintf(out, "  resolve: out of memory\n");
+        return 1;
+    }
+    resolve_options o = {.window_s = cfg->resolve_window_s,
+                         .attendee_window_s = cfg->resolve_attendee_window_s};
+    char detail[1024] = "";
+    resolve_result r = resolve_find(c, cred, u, &o, activity_id, NULL, detail, sizeof(detail));
+    close_client_free(c);
+    fprintf(out, "  resolve: %s: %s\n", resolve_outcomes[r], detail);
+    return r == RESOLVE_FOUND ? 0 : 1;
+}
+
+static int print_update(const config *cfg, const route *rt, const close_update *u, int resolve, FILE *out)
+{
+    char *found = NULL;
+    int rc = 0;
+    if (u->activity_id == NULL && resolve)
+        rc = try_resolve(cfg, rt, u, &found, out);
+    const char *id = u->activity_id != NULL ? u->activity_id : found;
+    if (id != NULL) {
+        fprintf(out, "  PUT %s/api/v1/activity/meeting/%s/\n", cfg->close_base_url, id);
     } else {
         fprintf(out, "  resolve would look the meeting up with:");
         const char *names[] = {"zoom_meeting_id", "join_url", "calendar_event_id", "ical_uid", "start_time"};
@@ -67,13 +115,15 @@ static void print_update(const config *cfg, const close_update *u, FILE *out)
         fprintf(out, "%s\n  PUT %s/api/v1/activity/meeting/<resolved id>/\n",
                 any ? "" : " (nothing: unresolvable)", cfg->close_base_url);
     }
+    free(found);
     fprintf(out, "  Content-Type: application/json\n  %s\n", u->body_json);
     if (u->note_mode == NOTE_APPEND)
         fprintf(out, "  (note_mode append: the note is appended to the meeting's current note)\n");
+    return rc;
 }
 
 /* Mapping for each event: the rule that matches and the update it builds. */
-static int report_events(const config *cfg, const route *rt, const event_list *events, FILE *out)
+static int report_events(const config *cfg, const route *rt, const event_list *events, int resolve, FILE *out)
 {
     int rc = 0;
     for (size_t i = 0; i < events->count; i++) {
@@ -93,24 +143,24 @@ static int report_events(const config *cfg, const route *rt, const event_list *e
             rc = 1;
             continue;
         }
-        print_update(cfg, &u, out);
+        if (print_update(cfg, rt, &u, resolve, out) != 0)
+            rc = 1;
         update_clear(&u);
     }
     return rc;
 }
 
-int try_sample(const config *cfg, const char *route_name, const char *sample_path, const try_header *headers,
-               size_t nheaders, const char *query, time_t now, FILE *out)
+int try_sample(const config *cfg, const try_input *in, FILE *out)
 {
-    const route *rt = config_find_route(cfg, route_name, strlen(route_name));
+    const route *rt = config_find_route(cfg, in->route_name, strlen(in->route_name));
     if (rt == NULL) {
-        fprintf(out, "no route named \"%s\" in %s\n", route_name, cfg->path);
+        fprintf(out, "no route named \"%s\" in %s\n", in->route_name, cfg->path);
         return 2;
     }
     size_t len = 0;
-    char *body = read_sample(sample_path, &len);
+    char *body = read_sample(in->sample_path, &len);
     if (body == NULL) {
-        fprintf(out, "%s: cannot read the sample\n", sample_path);
+        fprintf(out, "%s: cannot read the sample\n", in->sample_path);
         return 2;
     }
     const source *src = rt->source;
@@ -122,14 +172,14 @@ int try_sample(const config *cfg, const char *route_name, const char *sample_pat
         free(body);
         return 1;
     }
-    try_headers h = {headers, nheaders};
+    try_headers h = {in->headers, in->nheaders};
     source_request req = {.body = body,
                           .body_len = len,
-                          .query = query,
-                          .query_len = query ? strlen(query) : 0,
+                          .query = in->query,
+                          .query_len = in->query ? strlen(in->query) : 0,
                           .header = lookup_header,
                           .header_ctx = &h,
-                          .now = now};
+                          .now = in->now};
     source_answer ans = {0};
     event_list events = {0};
     fprintf(out, "route %s (source %s)\n", rt->name, src->name);
@@ -150,7 +200,7 @@ int try_sample(const config *cfg, const char *route_name, const char *sample_pat
         if (src->parse(src, &req, tree, &events, detail, sizeof(detail)) != 0) {
             fprintf(out, "parse: FAILED: %s (answered 400)\n", detail);
             rc = 1;
-        } else if (report_events(cfg, rt, &events, out) != 0) {
+        } else if (report_events(cfg, rt, &events, in->resolve, out) != 0) {
             rc = 1;
         }
     }

@@ -61,7 +61,9 @@ static char *run(const try_header *headers, size_t n, const char *route, int *rc
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    *rc = try_sample(cfg, route, sample, headers, n, NULL, time(NULL), out);
+    const try_input in = {
+        .route_name = route, .sample_path = sample, .headers = headers, .nheaders = n, .now = time(NULL)};
+    *rc = try_sample(cfg, &in, out);
     fclose(out);
     return text;
 }
