@@ -1,6 +1,7 @@
 /* Tests for queue.c: what a sender's 2xx promises (committed, deduplicated,
  * never a partial accept), what delivery relies on (claims, settling, crash
- * recovery, dead letters) and that group commit really batches. Each test gets
+ * recovery) and that group commit really batches; the operator side (dead
+ * letters, replay, purge) is in test_queue_inspect.c. Each test gets
  * its own store in a fresh temporary directory. */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -12,80 +13,9 @@
 #include <unistd.h>
 
 #include "queue.h"
+#include "queue_fixture.h"
 
-static char tmpdir[64];
-static char dbpath[128];
-
-static void make_store_dir(void)
-{
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_queue.XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-    snprintf(dbpath, sizeof(dbpath), "%s/queue.db", tmpdir);
-}
-
-static void remove_store_dir(void)
-{
-    static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-    char file[160];
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        snprintf(file, sizeof(file), "%s%s", dbpath, suffixes[i]);
-        unlink(file);
-    }
-    rmdir(tmpdir);
-}
-
-TestSuite(queue, .init = make_store_dir, .fini = remove_store_dir);
-
-static queue *open_store(void)
-{
-    char err[256] = "";
-    queue *q = queue_open(dbpath, err, sizeof(err));
-    cr_assert_not_null(q, "queue_open: %s", err);
-    return q;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static queue_job make_job(const char *route, const char *key, const char *payload)
-{
-    queue_job job;
-    memset(&job, 0, sizeof(job));
-    job.route = route;
-    job.credential = "cred-main";
-    job.dedup_key = key;
-    job.payload = payload;
-    return job;
-}
-
-/* Submits and waits; asserts the result and returns the row id. */
-static int64_t submit(queue *q, const char *route, const char *key, queue_result want)
-{
-    queue_job job = make_job(route, key, "{\"outcome_id\":\"outcome_1\"}");
-    queue_result got = queue_submit_wait(q, &job);
-    cr_assert_eq(got, want, "submit %s/%s: result %d, error '%s'", route, key ? key : "(null)", got,
-                 job.error);
-    return job.id;
-}
-
-static queue_counts counts(queue *q)
-{
-    queue_counts c;
-    cr_assert_eq(queue_counts_get(q, &c), 0);
-    return c;
-}
-
-/* Claims the row that must be due now and checks it is the expected one. */
-static void claim_expect(queue *q, int64_t id, queue_row *row)
-{
-    int64_t next_due = 0;
-    cr_assert_eq(queue_claim(q, now_ms(), row, &next_due), 1);
-    cr_assert_eq(row->id, id);
-}
+TestSuite(queue, .init = queue_fixture_setup, .fini = queue_fixture_teardown);
 
 Test(queue, accepted_job_is_claimed_with_its_fields)
 {
@@ -417,114 +347,6 @@ Test(queue, settling_needs_an_inflight_row)
     queue_close(q);
 }
 
-typedef struct dead_seen {
-    int n;
-    int64_t ids[4];
-    char errors[4][64];
-    char routes[4][32];
-} dead_seen;
-
-static void collect_dead(const queue_row *row, const char *last_error, void *arg)
-{
-    dead_seen *seen = arg;
-    cr_assert_lt(seen->n, 4);
-    seen->ids[seen->n] = row->id;
-    snprintf(seen->errors[seen->n], sizeof(seen->errors[0]), "%s", last_error);
-    snprintf(seen->routes[seen->n], sizeof(seen->routes[0]), "%s", row->route);
-    seen->n++;
-}
-
-/* Stores a job on route and walks it to dead with error. */
-static int64_t make_dead(queue *q, const char *route, const char *key, const char *error)
-{
-    int64_t id = submit(q, route, key, QUEUE_ACCEPTED);
-    queue_row row;
-    claim_expect(q, id, &row);
-    queue_row_clear(&row);
-    cr_assert_eq(queue_mark_dead(q, id, error), 0);
-    return id;
-}
-
-Test(queue, dead_rows_are_listed_oldest_first_with_their_error)
-{
-    queue *q = open_store();
-    int64_t a = make_dead(q, "zoom", "e1", "404 meeting not found");
-    int64_t b = make_dead(q, "calendly", "e2", "ambiguous: 2 meetings");
-    submit(q, "zoom", "e3", QUEUE_ACCEPTED); /* pending: not listed */
-
-    dead_seen all = {0};
-    cr_assert_eq(queue_list_dead(q, NULL, collect_dead, &all), 0);
-    cr_assert_eq(all.n, 2);
-    cr_expect_eq(all.ids[0], a);
-    cr_expect_eq(all.ids[1], b);
-    cr_expect_str_eq(all.errors[0], "404 meeting not found");
-    cr_expect_str_eq(all.errors[1], "ambiguous: 2 meetings");
-    cr_expect_str_eq(all.routes[1], "calendly");
-
-    dead_seen calendly = {0};
-    cr_assert_eq(queue_list_dead(q, "calendly", collect_dead, &calendly), 0);
-    cr_assert_eq(calendly.n, 1);
-    cr_expect_eq(calendly.ids[0], b);
-    queue_close(q);
-}
-
-Test(queue, replay_makes_dead_rows_claimable_again)
-{
-    queue *q = open_store();
-    int64_t a = make_dead(q, "zoom", "e1", "422");
-    int64_t b = make_dead(q, "zoom", "e2", "422");
-    int64_t c = make_dead(q, "calendly", "e3", "400");
-
-    int64_t before_replay = now_ms();
-    cr_expect_eq(queue_replay(q, a, NULL), 1);
-    cr_expect_eq(queue_replay(q, a, NULL), 0, "no longer dead");
-    queue_row row;
-    claim_expect(q, a, &row);
-    cr_expect_eq(row.attempts, 1, "attempts start over");
-    cr_expect_geq(row.created_at, before_replay, "the row's age restarts with the replay");
-    queue_row_clear(&row);
-
-    cr_expect_eq(queue_replay(q, 0, "calendly"), 1);
-    cr_expect_eq(counts(q).dead, 1);
-    cr_expect_eq(queue_replay(q, 0, NULL), 1);
-    claim_expect(q, b, &row); /* b is older than c, both due now */
-    queue_row_clear(&row);
-    claim_expect(q, c, &row);
-    queue_row_clear(&row);
-
-    dead_seen none = {0};
-    cr_assert_eq(queue_list_dead(q, NULL, collect_dead, &none), 0);
-    cr_expect_eq(none.n, 0);
-    queue_close(q);
-}
-
-Test(queue, counts_follow_every_state)
-{
-    queue *q = open_store();
-    int64_t ids[4];
-    for (int i = 0; i < 4; i++) {
-        char key[8];
-        snprintf(key, sizeof(key), "e%d", i);
-        ids[i] = submit(q, "zoom", key, QUEUE_ACCEPTED);
-    }
-    queue_row done, dead, inflight;
-    claim_expect(q, ids[0], &done);
-    claim_expect(q, ids[1], &dead);
-    claim_expect(q, ids[2], &inflight);
-    cr_assert_eq(queue_mark_done(q, done.id), 0);
-    cr_assert_eq(queue_mark_dead(q, dead.id, "400"), 0);
-    queue_row_clear(&done);
-    queue_row_clear(&dead);
-    queue_row_clear(&inflight);
-
-    queue_counts c = counts(q);
-    cr_expect_eq(c.pending, 1);
-    cr_expect_eq(c.inflight, 1);
-    cr_expect_eq(c.done, 1);
-    cr_expect_eq(c.dead, 1);
-    queue_close(q);
-}
-
 static void record_on_done(queue_job *job)
 {
     (void)job;
@@ -558,20 +380,20 @@ Test(queue, job_missing_a_field_fails_alone)
 Test(queue, open_on_unwritable_path_names_the_path)
 {
     char path[160], err[256] = "";
-    snprintf(path, sizeof(path), "%s/missing-dir/queue.db", tmpdir);
+    snprintf(path, sizeof(path), "%s/missing-dir/queue.db", queue_fixture_dir);
     cr_assert_null(queue_open(path, err, sizeof(err)));
     cr_expect_not_null(strstr(err, path), "error '%s' names the path", err);
 }
 
 Test(queue, open_on_a_file_that_is_not_a_database_fails)
 {
-    FILE *f = fopen(dbpath, "w");
+    FILE *f = fopen(queue_fixture_path, "w");
     cr_assert_not_null(f);
     fputs("this is not an SQLite database, it is a text file long enough to matter\n", f);
     fclose(f);
     char err[256] = "";
-    cr_assert_null(queue_open(dbpath, err, sizeof(err)));
-    cr_expect_not_null(strstr(err, dbpath), "error '%s' names the path", err);
+    cr_assert_null(queue_open(queue_fixture_path, err, sizeof(err)));
+    cr_expect_not_null(strstr(err, queue_fixture_path), "error '%s' names the path", err);
 }
 
 static int64_t submit_ordered(queue *q, const char *key, const char *order_key)
@@ -626,72 +448,6 @@ Test(queue, dead_row_does_not_hold_back_the_rows_behind_it)
     cr_assert_eq(queue_mark_dead(q, a1, "HTTP 400"), 0);
     claim_expect(q, a2, &r);
     queue_row_clear(&r);
-    queue_close(q);
-}
-
-Test(queue, get_shows_one_row_in_any_state_with_its_error)
-{
-    queue *q = open_store();
-    int64_t before = now_ms();
-    int64_t dead = make_dead(q, "zoom", "e1", "404 {\"error\": \"Not found.\"}");
-    int64_t pending = submit(q, "calendly", "e2", QUEUE_ACCEPTED);
-
-    queue_row row;
-    const char *state = NULL;
-    char *error = NULL;
-    cr_assert_eq(queue_get(q, dead, &row, &state, &error), 1);
-    cr_expect_eq(row.id, dead);
-    cr_expect_str_eq(row.route, "zoom");
-    cr_expect_str_eq(row.credential, "cred-main");
-    cr_expect_str_eq(row.dedup_key, "e1");
-    cr_expect_str_eq(row.payload, "{\"outcome_id\":\"outcome_1\"}");
-    cr_expect_eq(row.attempts, 1);
-    cr_expect_geq(row.created_at, before);
-    cr_expect_str_eq(state, "dead");
-    cr_assert_not_null(error);
-    cr_expect_str_eq(error, "404 {\"error\": \"Not found.\"}");
-    queue_row_clear(&row);
-    free(error);
-
-    cr_assert_eq(queue_get(q, pending, &row, &state, &error), 1);
-    cr_expect_str_eq(state, "pending");
-    cr_expect_null(error, "a row that never failed has no error");
-    cr_expect_eq(row.attempts, 0);
-    queue_row_clear(&row);
-
-    cr_expect_eq(queue_get(q, pending + 100, &row, &state, &error), 0, "no such row");
-    cr_expect_null(row.route);
-    cr_expect_null(error);
-    queue_close(q);
-}
-
-Test(queue, purge_deletes_only_dead_rows_old_enough)
-{
-    queue *q = open_store();
-    int64_t a = make_dead(q, "zoom", "e1", "422");
-    make_dead(q, "calendly", "e2", "400");
-    int64_t pending = submit(q, "zoom", "e3", QUEUE_ACCEPTED);
-
-    const int64_t hour_ms = 3600 * 1000;
-    cr_expect_eq(queue_purge_dead(q, hour_ms, NULL), 0, "both dead rows are younger than an hour");
-    cr_expect_eq(counts(q).dead, 2);
-    cr_expect_eq(queue_purge_dead(q, 0, "calendly"), 1);
-    cr_expect_eq(counts(q).dead, 1);
-    cr_expect_eq(queue_purge_dead(q, 0, NULL), 1);
-    queue_counts c = counts(q);
-    cr_expect_eq(c.dead, 0);
-    cr_expect_eq(c.pending, 1, "a pending row is never purged");
-
-    queue_row row;
-    const char *state;
-    char *error;
-    cr_expect_eq(queue_get(q, a, &row, &state, &error), 0, "the purged row is gone");
-    cr_expect_eq(queue_get(q, pending, &row, &state, &error), 1);
-    queue_row_clear(&row);
-    free(error);
-    /* The purged row's dedup key went with it: the sender's retry is new. */
-    int64_t again = submit(q, "zoom", "e1", QUEUE_ACCEPTED);
-    cr_expect_gt(again, pending);
     queue_close(q);
 }
 
