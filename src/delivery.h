@@ -21,9 +21,9 @@ typedef struct delivery delivery;
 /* Starts cfg->delivery_workers threads. NULL on failure. */
 delivery *delivery_start(const config *cfg, queue *q, int dry_run);
 /* Makes cfg the config rows are delivered under from now on (SIGHUP reload);
- * the caller keeps the old one allocated until after delivery_stop. OAuth
- * credentials added by a reload need a restart (their token state is made at
- * start). Safe from any thread. */
+ * the caller keeps the old one allocated until after delivery_stop. A reload
+ * adding an OAuth credential is refused before it gets here (reload.c: token
+ * state is made at start). Safe from any thread. */
 void delivery_set_config(delivery *d, const config *cfg);
 /* Wakes the workers (new rows are due). Safe from any thread. */
 void delivery_wake(delivery *d);

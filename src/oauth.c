@@ -334,7 +334,7 @@ oauth_result oauth_refresh_after_401(oauth *o, const credential *cred, const cha
 
 /* ---- open / close ---- */
 
-static int usable(const credential *c)
+int oauth_credential_usable(const credential *c)
 {
     return c->kind == CREDENTIAL_OAUTH && c->secret != NULL && c->oauth.refresh_token != NULL &&
            c->oauth.client_secret != NULL;
@@ -366,7 +366,7 @@ oauth *oauth_open(const char *store_path, const config *cfg, char *err, size_t e
     pthread_mutex_init(&o->db_lock, NULL);
     size_t n = 0;
     for (size_t i = 0; i < cfg->ncredentials; i++)
-        n += usable(&cfg->credentials[i]);
+        n += oauth_credential_usable(&cfg->credentials[i]);
     if (n == 0)
         return o;
     if (open_store(o, store_path, err, errlen) < 0) {
@@ -376,7 +376,7 @@ oauth *oauth_open(const char *store_path, const config *cfg, char *err, size_t e
     if ((o->states = calloc(n, sizeof(*o->states))) == NULL)
         goto oom;
     for (size_t i = 0; i < cfg->ncredentials; i++) {
-        if (!usable(&cfg->credentials[i]))
+        if (!oauth_credential_usable(&cfg->credentials[i]))
             continue;
         if (init_state(o, &o->states[o->nstates++], &cfg->credentials[i], cfg) < 0)
             goto oom;

@@ -28,6 +28,10 @@ typedef enum {
     OAUTH_PERMANENT  /* refused (400 invalid_grant, 401 invalid_client, …): dead letter */
 } oauth_result;
 
+/* 1 when c is an OAuth credential whose secrets all resolved: one the registry
+ * keeps a token pair for. */
+int oauth_credential_usable(const credential *c);
+
 /* Loads the pair of every OAuth credential of cfg whose secrets resolved:
  * the stored one when the store has it, else the config's. The store file is
  * opened (and the table created) only when there is such a credential. cfg

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "oauth.h"
 
 /* Room for every config error at once; config_load reports them all. */
 #define RELOAD_ERROR_CAP 8192
@@ -33,6 +34,15 @@ reloader *reloader_new(const char *path, config *active, server *srv, delivery *
     return r;
 }
 
+/* 1 when cfg has a usable OAuth credential called name. */
+static int has_oauth(const config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->ncredentials; i++)
+        if (strcmp(cfg->credentials[i].name, name) == 0)
+            return oauth_credential_usable(&cfg->credentials[i]);
+    return 0;
+}
+
 /* Why next cannot replace cur without a restart, or NULL. */
 static const char *needs_restart(const config *cur, const config *next)
 {
@@ -44,6 +54,12 @@ static const char *needs_restart(const config *cur, const config *next)
             return "\"listen\" changed: listeners are bound at start; restart to change them";
     if (strcmp(cur->store_path, next->store_path) != 0)
         return "\"store.path\" changed: the queue is open; restart to change it";
+    /* oauth.c keeps a token pair per OAuth credential from the start on;
+     * serving one it has none for would dead-letter its routes' updates. */
+    for (size_t i = 0; i < next->ncredentials; i++)
+        if (oauth_credential_usable(&next->credentials[i]) && !has_oauth(cur, next->credentials[i].name))
+            return "an OAuth credential was added (or its secrets became available): token state is made "
+                   "at start; restart to use it";
     return NULL;
 }
 

@@ -51,6 +51,29 @@ class Reload(E2ETestCase):
         self.hup_and_wait_for(d, "reload refused")
         self.assertQueued(self.send_generic(d, outcome("evt_same_port")))
 
+    def test_new_oauth_credential_is_refused_until_a_restart(self):
+        """Token state is made at start: a reload may not bring in an OAuth
+        credential, or its routes' updates would be dead-lettered."""
+        d = self.start_daemon(env={"CLOSE_OAUTH_ACCESS": "oauth_access_e2e", "CLOSE_OAUTH_REFRESH":
+                                   "oauth_refresh_e2e", "CLOSE_OAUTH_SECRET": "oauth_client_secret_e2e"})
+        with open(d.config_path, encoding="utf-8") as f:
+            cfg = json.loads(f.read().split("\n", 1)[1])  # after the comment line
+        cfg["credentials"]["partner"] = {"oauth": {
+            "access_token": "env:CLOSE_OAUTH_ACCESS", "refresh_token": "env:CLOSE_OAUTH_REFRESH",
+            "client_id": "oa2client_e2e", "client_secret": "env:CLOSE_OAUTH_SECRET"}}
+        extra = copy.deepcopy(ROUTES[1])
+        extra.update(name="extra", credential="partner")
+        cfg["routes"].append(extra)
+        self.rewrite(d, json.dumps(cfg))
+        self.hup_and_wait_for(d, "reload refused")
+        refusal = [line for line in d.logs() if line.get("msg", "").startswith("reload refused")][-1]
+        self.assertIn("OAuth credential", refusal.get("reason", ""), refusal)
+        self.assertEqual(self.send_generic(d, outcome("evt_oauth_extra"), route="extra")[0], 404)
+        self.assertQueued(self.send_generic(d, outcome("evt_old_route")))
+        self.wait_successful_puts(1)
+        self.assertNotIn("oauth_refresh_e2e", d.log_text())
+        self.assertNotIn("oauth_client_secret_e2e", d.log_text())
+
     def test_good_config_adds_a_route_without_dropping_a_request(self):
         d = self.start_daemon()
         self.assertEqual(self.send_generic(d, outcome("evt_early"), route="extra")[0], 404)
