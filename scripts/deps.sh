@@ -10,6 +10,9 @@ packages=(build-essential cmake pkg-config clang clang-format
 # The deploy/ checks (tests/deploy): systemd-analyze verifies the unit, haproxy -c and
 # nginx -t check the load-balancer examples, python3-yaml parses the Kubernetes files.
 packages+=(systemd haproxy nginx python3-yaml)
+# libFuzzer and clang's sanitizer runtimes (tests/fuzz): only a recommendation of
+# clang, which --no-install-recommends would leave out.
+packages+=(libclang-rt-14-dev)
 packages+=("$@")
 
 missing=()

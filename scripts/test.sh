@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds closehook and runs the whole test suite twice: a normal build (gcc),
 # then AddressSanitizer + UndefinedBehaviorSanitizer. Also checks that clang
-# compiles the tree warning-free. Installs what it needs first; safe to rerun.
+# compiles the tree warning-free, and runs the libFuzzer targets (tests/fuzz)
+# for a bounded time each. Installs what it needs first; safe to rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -43,5 +44,11 @@ if grep -nE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$log"; the
   echo "sanitizer reports found (above); details in $log" >&2
   exit 1
 fi
+
+echo "== fuzz (clang, libFuzzer + ASan + UBSan, ${FUZZ_SECONDS:-45} s per target)"
+CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCLOSEHOOK_FUZZ=ON \
+  -DFUZZ_SECONDS="${FUZZ_SECONDS:-45}" >/dev/null
+cmake --build build-fuzz -j"$jobs" --target fuzz_webhook fuzz_close_json
+(cd build-fuzz && LSAN_OPTIONS=suppressions="$supp" ctest -L fuzz --output-on-failure)
 
 echo "== all tests passed"

@@ -163,13 +163,19 @@ int try_sample(const config *cfg, const try_input *in, FILE *out)
         fprintf(out, "%s: cannot read the sample\n", in->sample_path);
         return 2;
     }
+    int rc = try_body(cfg, rt, in, body, len, out);
+    free(body);
+    return rc;
+}
+
+int try_body(const config *cfg, const route *rt, const try_input *in, const char *body, size_t len, FILE *out)
+{
     const source *src = rt->source;
     char detail[512] = "";
     yajl_val tree = NULL;
     int rc = 0;
     if (len > 0 && src->body_is_json && (tree = json_parse(body, len, detail, sizeof(detail))) == NULL) {
         fprintf(out, "refused: 400 bad_request: %s\n", detail);
-        free(body);
         return 1;
     }
     try_headers h = {in->headers, in->nheaders};
@@ -206,6 +212,5 @@ int try_sample(const config *cfg, const try_input *in, FILE *out)
     }
     event_list_free(&events);
     yajl_tree_free(tree);
-    free(body);
     return rc;
 }

@@ -36,5 +36,9 @@ typedef struct try_input {
  * a usage problem (unknown route, unreadable file). Writes a readable report
  * to out. */
 int try_sample(const config *cfg, const try_input *in, FILE *out);
+/* try_sample on a body in memory, for route rt (in->route_name and
+ * in->sample_path are not read): what the fuzz tests drive. */
+int try_body(const config *cfg, const route *rt, const try_input *in, const char *body, size_t len,
+             FILE *out);
 
 #endif
