@@ -7,6 +7,130 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <yajl/yajl_parse.h>
+
+/* What the first pass over a document learned: how deep it is now, and why
+ * it was refused (NULL while acceptable). */
+typedef struct json_check {
+    int depth;
+    const char *refusal;
+} json_check;
+
+static int check_open(void *ctx)
+{
+    json_check *c = ctx;
+    if (++c->depth > JSON_MAX_DEPTH) {
+        c->refusal = "nested deeper than " JSON_MAX_DEPTH_TEXT " levels";
+        return 0;
+    }
+    return 1;
+}
+
+static int check_close(void *ctx)
+{
+    ((json_check *)ctx)->depth--;
+    return 1;
+}
+
+/* yajl's tree keeps strings NUL-terminated, so an escaped \u0000 would cut a
+ * value (an activity id, a dedup key) short without a word: refused instead. */
+static int check_string(void *ctx, const unsigned char *s, size_t len)
+{
+    if (memchr(s, '\0', len) != NULL) {
+        ((json_check *)ctx)->refusal = "a string contains \\u0000";
+        return 0;
+    }
+    return 1;
+}
+
+static int check_scalar(void *ctx)
+{
+    (void)ctx;
+    return 1;
+}
+
+static int check_bool(void *ctx, int b)
+{
+    (void)b;
+    return check_scalar(ctx);
+}
+
+static int check_number(void *ctx, const char *s, size_t len)
+{
+    (void)s;
+    (void)len;
+    return check_scalar(ctx);
+}
+
+static const yajl_callbacks check_callbacks = {
+    .yajl_null = check_scalar,
+    .yajl_boolean = check_bool,
+    .yajl_number = check_number,
+    .yajl_string = check_string,
+    .yajl_start_map = check_open,
+    .yajl_map_key = check_string,
+    .yajl_end_map = check_close,
+    .yajl_start_array = check_open,
+    .yajl_end_array = check_close,
+};
+
+/* Line and column (from 1) of byte offset in buf, for syntax errors. */
+static void json_position(const char *buf, size_t offset, size_t *line, size_t *column)
+{
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < offset; i++) {
+        if (buf[i] == '\n') {
+            (*line)++;
+            *column = 1;
+        } else {
+            (*column)++;
+        }
+    }
+}
+
+static void json_syntax_error(yajl_handle h, const char *buf, size_t len, char *err, size_t errlen)
+{
+    size_t offset = yajl_get_bytes_consumed(h);
+    size_t line, column;
+    json_position(buf, offset < len ? offset : len, &line, &column);
+    unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *)buf, len);
+    char first[160] = "parse error";
+    if (msg != NULL) {
+        snprintf(first, sizeof(first), "%s", (const char *)msg);
+        first[strcspn(first, "\n")] = '\0';
+        yajl_free_error(h, msg);
+    }
+    snprintf(err, errlen, "invalid JSON at line %zu, column %zu: %s", line, column, first);
+}
+
+/* The first pass: yajl's event parser (an explicit stack, no recursion)
+ * checks depth, \u0000 and syntax, so the tree builder, and every walk over
+ * a tree (yajl_tree_free recurses), only ever sees bounded documents. */
+static int json_check_document(const char *buf, size_t len, char *err, size_t errlen)
+{
+    json_check c = {0};
+    yajl_handle h = yajl_alloc(&check_callbacks, NULL, &c);
+    if (h == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    yajl_config(h, yajl_allow_comments, 1);
+    yajl_status st = yajl_parse(h, (const unsigned char *)buf, len);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(h);
+    int rc = 0;
+    if (c.refusal != NULL) {
+        snprintf(err, errlen, "invalid JSON: %s", c.refusal);
+        rc = -1;
+    } else if (st != yajl_status_ok) {
+        json_syntax_error(h, buf, len, err, errlen);
+        rc = -1;
+    }
+    yajl_free(h);
+    return rc;
+}
+
 yajl_val json_parse(const char *buf, size_t len, char *err, size_t errlen)
 {
     /* yajl_tree_parse wants a C string; a NUL inside a body would silently cut
@@ -15,6 +139,8 @@ yajl_val json_parse(const char *buf, size_t len, char *err, size_t errlen)
         snprintf(err, errlen, "body contains a NUL byte");
         return NULL;
     }
+    if (json_check_document(buf, len, err, errlen) != 0)
+        return NULL;
     char *copy = malloc(len + 1);
     if (copy == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -26,10 +152,8 @@ yajl_val json_parse(const char *buf, size_t len, char *err, size_t errlen)
     yajl_val v = yajl_tree_parse(copy, yerr, sizeof(yerr));
     free(copy);
     if (v == NULL) {
-        /* yajl's message spans lines and quotes the input; keep the first line. */
-        char *nl = strchr(yerr, '\n');
-        if (nl != NULL)
-            *nl = '\0';
+        /* The first pass accepted it, so this is memory, not syntax. */
+        yerr[strcspn(yerr, "\n")] = '\0';
         snprintf(err, errlen, "invalid JSON: %s", yerr[0] ? yerr : "parse error");
     }
     return v;

@@ -10,9 +10,19 @@
 #include <yajl/yajl_gen.h>
 #include <yajl/yajl_tree.h>
 
+/* Nesting deeper than this is refused. Every tree walk (yajl_tree_free,
+ * json_gen_value, config checks) recurses once per level, so the bound keeps
+ * their stack use small whatever arrives; real payloads nest under 10. */
+#define JSON_MAX_DEPTH 64
+#define JSON_MAX_DEPTH_TEXT "64"
+
 /* Parses len bytes (not NUL-terminated; bodies are bytes). Refuses embedded NUL
- * bytes. Comments are accepted (config files use them). On failure returns NULL
- * and writes a one-line reason into err. The caller frees with yajl_tree_free. */
+ * bytes, a string or key holding an escaped \u0000 (yajl's tree would cut it
+ * there) and nesting deeper than JSON_MAX_DEPTH, without recursing on the
+ * input. Comments are accepted (config files use them). On failure returns
+ * NULL and writes a one-line reason into err; syntax errors name the line and
+ * column ("invalid JSON at line 3, column 7: …"). The caller frees with
+ * yajl_tree_free. */
 yajl_val json_parse(const char *buf, size_t len, char *err, size_t errlen);
 
 /* The value at a dotted path, or NULL when any segment is missing. */

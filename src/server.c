@@ -300,13 +300,15 @@ static const char *failure_reason(const char *detail)
     return "malformed";
 }
 
-static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
+/* The checks that need no body: method, allow-list, backpressure, size and
+ * content type. 1 when the request was answered (refused), 0 to go on. */
+static int hook_refused_early(server_thread *thread, h2o_req_t *req, const route *rt, size_t body_len)
 {
     server *srv = thread->srv;
     const source *src = rt->source;
     if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
         answer_method_not_allowed(req, "POST");
-        return 0;
+        return 1;
     }
     if (rt->allow_ips.count > 0) {
         netaddr client = answer_client(req, current_config(srv));
@@ -316,7 +318,7 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
             log_write(LOG_WARN, "client not in the route's allow_ips", "route", rt->name, "client", text,
                       NULL);
             answer_error(req, 403, "Forbidden", "forbidden", "this client address may not use this route");
-            return 0;
+            return 1;
         }
     }
     /* Backpressure: past the high-water mark, a 503 with Retry-After is
@@ -324,55 +326,41 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
     if (queue_undelivered(srv->q) >= current_config(srv)->store_max_pending) {
         metrics_inc("closehook_webhooks_total", METRIC_LABELS(rt->name, "refused_backlog"));
         answer_unavailable(req, "the delivery backlog is over store.max_pending; retry later");
-        return 0;
+        return 1;
     }
-    const char *body = req->entity.base ? req->entity.base : "";
-    size_t body_len = req->entity.base ? req->entity.len : 0;
     if (body_len > current_config(srv)->body_limit) {
         answer_error(req, 413, "Payload Too Large", "payload_too_large", "body exceeds body_limit");
-        return 0;
+        return 1;
     }
     if (body_len > 0 && !src->body_is_json) {
         answer_error(req, 415, "Unsupported Media Type", "unsupported_media_type",
                      "this route's sender sends no body");
-        return 0;
+        return 1;
     }
     if (body_len > 0 && !is_json_content_type(req)) {
         answer_error(req, 415, "Unsupported Media Type", "unsupported_media_type",
                      "Content-Type must be application/json");
-        return 0;
+        return 1;
     }
+    return 0;
+}
+
+static void refuse_unverified(h2o_req_t *req, const route *rt, const char *detail)
+{
+    log_write(LOG_WARN, "verification failed", "route", rt->name, "detail", detail, "request_id",
+              answer_request_id(req).base, NULL);
+    metrics_inc("closehook_verification_failures_total", METRIC_LABELS(rt->name, failure_reason(detail)));
+    answer_error(req, 401, "Unauthorized", "unauthorized", detail);
+}
+
+/* A verified, parsed body: the sender's events through the rules to the queue. */
+static void accept_events(server_thread *thread, h2o_req_t *req, const route *rt, const source_request *sreq,
+                          yajl_val tree)
+{
+    const source *src = rt->source;
     char detail[256] = "";
-    yajl_val tree = NULL;
-    if (body_len > 0 && src->body_is_json) {
-        tree = json_parse(body, body_len, detail, sizeof(detail));
-        if (tree == NULL) {
-            answer_error(req, 400, "Bad Request", "bad_request", detail);
-            return 0;
-        }
-    }
-    source_request sreq = {
-        .body = body,
-        .body_len = body_len,
-        .query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL,
-        .query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0,
-        .header = lookup_header,
-        .header_ctx = req,
-        .now = time(NULL),
-    };
     event_list events = {0};
-    source_answer ans = {0};
-    if (src->handshake(src, &sreq, tree, &ans)) {
-        answer_body(req, ans.status, ans.status == 200 ? "OK" : "Error", ans.content_type,
-                    ans.body ? ans.body : "", ans.body ? ans.body_len : 0);
-        log_write(LOG_INFO, "handshake answered", "route", rt->name, NULL);
-        free(ans.body);
-    } else if (src->verify(src, &sreq, tree, detail, sizeof(detail)) != 0) {
-        log_write(LOG_WARN, "verification failed", "route", rt->name, "detail", detail, "request_id",
-                  answer_request_id(req).base, NULL);
-        metrics_inc("closehook_verification_failures_total", METRIC_LABELS(rt->name, failure_reason(detail)));
-        answer_error(req, 401, "Unauthorized", "unauthorized", detail);
-    } else if (src->parse(src, &sreq, tree, &events, detail, sizeof(detail)) != 0) {
+    if (src->parse(src, sreq, tree, &events, detail, sizeof(detail)) != 0) {
         answer_error(req, 400, "Bad Request", "bad_request", detail);
     } else {
         int status = submit_events(thread, req, rt, &events, detail, sizeof(detail));
@@ -387,6 +375,50 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
         }
     }
     event_list_free(&events);
+}
+
+/* A sender that signs the raw body is verified before the body is parsed, so
+ * unauthenticated bytes reach nothing but the signature check; Graph's
+ * clientState sits inside the body, so its route parses first (json_parse is
+ * bounded for exactly such input). */
+static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
+{
+    const source *src = rt->source;
+    const char *body = req->entity.base ? req->entity.base : "";
+    size_t body_len = req->entity.base ? req->entity.len : 0;
+    if (hook_refused_early(thread, req, rt, body_len))
+        return 0;
+    source_request sreq = {
+        .body = body,
+        .body_len = body_len,
+        .query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL,
+        .query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0,
+        .header = lookup_header,
+        .header_ctx = req,
+        .now = time(NULL),
+    };
+    char detail[256] = "";
+    if (!src->verify_needs_tree && src->verify(src, &sreq, NULL, detail, sizeof(detail)) != 0) {
+        refuse_unverified(req, rt, detail);
+        return 0;
+    }
+    yajl_val tree = NULL;
+    if (body_len > 0 && src->body_is_json &&
+        (tree = json_parse(body, body_len, detail, sizeof(detail))) == NULL) {
+        answer_error(req, 400, "Bad Request", "bad_request", detail);
+        return 0;
+    }
+    source_answer ans = {0};
+    if (src->handshake(src, &sreq, tree, &ans)) {
+        answer_body(req, ans.status, ans.status == 200 ? "OK" : "Error", ans.content_type,
+                    ans.body ? ans.body : "", ans.body ? ans.body_len : 0);
+        log_write(LOG_INFO, "handshake answered", "route", rt->name, NULL);
+        free(ans.body);
+    } else if (src->verify_needs_tree && src->verify(src, &sreq, tree, detail, sizeof(detail)) != 0) {
+        refuse_unverified(req, rt, detail);
+    } else {
+        accept_events(thread, req, rt, &sreq, tree);
+    }
     yajl_tree_free(tree);
     return 0;
 }

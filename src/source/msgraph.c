@@ -283,6 +283,7 @@ source *msgraph_source_create(yajl_val route, const char *secret, const source_c
     }
     m->super.name = "msgraph";
     m->super.body_is_json = 1;
+    m->super.verify_needs_tree = 1;
     m->super.handshake = msgraph_handshake;
     m->super.verify = msgraph_verify;
     m->super.parse = msgraph_parse;

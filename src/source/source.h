@@ -3,9 +3,14 @@
  *
  * One file per sender owns it completely: its route config keys, handshake,
  * verification and parsing. The server calls, for a POST to a route:
+ *   0. verify() first, with tree NULL, for a sender whose verification reads
+ *      only the raw bytes and headers (verify_needs_tree 0: every HMAC and
+ *      shared-token sender), so unauthenticated bytes reach nothing but the
+ *      signature check -> 401,
  *   1. the body is parsed as JSON when non-empty (400 on failure),
  *   2. handshake(): answers the sender's URL/endpoint validation itself,
  *   3. verify():    authenticity (HMAC, token, timestamp tolerance) -> 401,
+ *                   for a sender that needs the tree (verify_needs_tree 1),
  *   4. parse():     the body into one or more meeting_events -> 400.
  * All callbacks run on an event-loop thread, must not block, and may be called
  * concurrently from several threads (instances are read-only after configure).
@@ -50,9 +55,11 @@ typedef struct source_config_ctx {
 
 typedef struct source source;
 struct source {
-    const char *name; /* "zoom", "generic": the route's "source" value */
-    int body_is_json; /* 1: non-empty bodies must be application/json;
-                         0: the sender sends no body, and a body is refused (415) */
+    const char *name;      /* "zoom", "generic": the route's "source" value */
+    int body_is_json;      /* 1: non-empty bodies must be application/json;
+                              0: the sender sends no body, and a body is refused (415) */
+    int verify_needs_tree; /* 1: verify() reads the parsed body (Graph's clientState
+                              sits inside it); 0: raw bytes and headers only */
 
     /* 1 when this request was a handshake and *ans holds the whole answer; 0 when
      * it is an ordinary event. tree may be NULL (empty body). */
