@@ -127,6 +127,7 @@ class FakeClose:
         self._puts_running = {}  # activity id -> PUTs being handled right now
         self._max_concurrent_puts = 0  # most PUTs to one activity at the same time
         self._inflight = 0
+        self._raw_gets = {}  # activity id -> bytes answered to a GET of it, as is
         # OAuth: one client; refresh tokens valid now; access token -> expiry
         # (time.monotonic(), None = never)
         self._oauth_client = None
@@ -205,6 +206,12 @@ class FakeClose:
     def accept_bearer_token(self, token):
         with self._lock:
             self._accepted.add("Bearer " + token)
+
+    def set_raw_get(self, activity_id, raw):
+        """GET of this one meeting answers 200 with these bytes, not JSON we
+        build: for a hostile or broken upstream (e.g. 3M nested brackets)."""
+        with self._lock:
+            self._raw_gets[activity_id] = raw
 
     def add_meeting(self, meeting):
         with self._lock:
@@ -468,6 +475,10 @@ class FakeClose:
         if rec.method == "GET":
             if rec.raw_query:
                 return 400, {"error": "unexpected query on a single meeting"}, {}
+            with self._lock:
+                raw = self._raw_gets.get(activity_id)
+            if raw is not None:
+                return 200, raw, {}
             m = self.meeting(activity_id)
             return (200, m, {}) if m is not None else (404, NOT_FOUND_BODY, {})
         if rec.method == "PUT":
@@ -632,7 +643,7 @@ class FakeClose:
                 try:
                     status, body, extra = fake._handle(rec)
                 finally:
-                    data = json.dumps(body).encode()
+                    data = body if isinstance(body, bytes) else json.dumps(body).encode()
                     fake._finish(rec, status, body)
                 try:
                     self.send_response(status)

@@ -158,7 +158,8 @@ class Daemon:
 
     BIND_ATTEMPTS = 5
 
-    def __init__(self, binary, make_config, env, log_path):
+    def __init__(self, binary, make_config, env, log_path, preexec=None):
+        self.preexec = preexec  # run in the child before exec (e.g. setrlimit)
         self.binary = binary
         self.make_config = make_config
         self.env = env
@@ -193,7 +194,7 @@ class Daemon:
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--config", self.config_path],
             stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
-            env=self.env, cwd=os.path.dirname(self.config_path))
+            env=self.env, cwd=os.path.dirname(self.config_path), preexec_fn=self.preexec)
 
     def _wait_healthy(self):
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
@@ -357,12 +358,12 @@ class E2ETestCase(unittest.TestCase):
         url = close_url or self.fake.url
         return lambda port: write_config(self.tmp, port, url, **kw)
 
-    def start_daemon(self, api_key=True, env=None, close_url=None, **config):
+    def start_daemon(self, api_key=True, env=None, close_url=None, preexec=None, **config):
         """Starts closehook on a fresh port with this test's config."""
         if not os.access(BINARY, os.X_OK):
             self.fail(f"no closehook binary at {BINARY} (pass --binary)")
         d = Daemon(BINARY, self.config_writer(close_url, **config), daemon_env(api_key, env),
-                   os.path.join(self.tmp, f"daemon{len(self.daemons)}.log"))
+                   os.path.join(self.tmp, f"daemon{len(self.daemons)}.log"), preexec=preexec)
         self.daemons.append(d)
         return d.start()
 

@@ -54,6 +54,15 @@ class FakeCloseTest(unittest.TestCase):
             self.assertEqual(status, 401, bad)
             self.assertIn("error", doc)
 
+    def test_raw_get_answers_the_bytes_as_is_and_still_checks_auth(self):
+        raw = b"[" * 1000 + b"]" * 1000
+        self.fake.set_raw_get(SAMPLE_ACTIVITY_ID, raw)
+        status, rh, data = harness.request(self.fake.port, "GET", MEETING_PATH, headers={"Authorization": basic(KEY)})
+        self.assertEqual((status, data), (200, raw))
+        self.assertEqual(rh.get("content-length"), str(len(raw)))
+        self.assertEqual(self.call("GET", MEETING_PATH, auth=basic("other"))[0], 401)
+        self.assertEqual(self.call("PUT", MEETING_PATH, b'{"outcome_id":"outcome_x"}')[0], 200, "PUT unaffected")
+
     def test_put_merges_and_answers_the_meeting(self):
         status, _, doc = self.call("PUT", MEETING_PATH, b'{"outcome_id":"outcome_x","user_note_html":"<p>n</p>"}')
         self.assertEqual(status, 200)
