@@ -48,7 +48,7 @@ fi
 echo "== fuzz (clang, libFuzzer + ASan + UBSan, ${FUZZ_SECONDS:-45} s per target)"
 CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DCLOSEHOOK_FUZZ=ON \
   -DFUZZ_SECONDS="${FUZZ_SECONDS:-45}" >/dev/null
-cmake --build build-fuzz -j"$jobs" --target fuzz_webhook fuzz_close_json
+cmake --build build-fuzz -j"$jobs" --target fuzz_webhook fuzz_close_json fuzz_config
 (cd build-fuzz && LSAN_OPTIONS=suppressions="$supp" ctest -L fuzz --output-on-failure)
 
 echo "== all tests passed"
