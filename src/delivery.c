@@ -97,6 +97,58 @@ int64_t delivery_backoff_ms(int attempts, long initial_ms, long max_ms)
 
 /* ---- settling a row ---- */
 
+/* A settle the store refused is tried again from SETTLE_RETRY_FIRST_MS,
+ * doubling to SETTLE_RETRY_MAX_MS: a row whose PUT Close applied must never
+ * stay inflight (it would hold back every later update of its meeting), and
+ * a full disk frees up by itself once intake stops (queue.c keeps a reserve
+ * for exactly these writes). */
+#define SETTLE_RETRY_FIRST_MS 50
+#define SETTLE_RETRY_MAX_MS 1000
+
+typedef enum { SETTLE_AS_DONE, SETTLE_AS_RETRY, SETTLE_AS_DEAD } settle_kind;
+
+static int settle_once(queue *q, settle_kind kind, int64_t id, int64_t when_ms, const char *error)
+{
+    if (kind == SETTLE_AS_DONE)
+        return queue_mark_done(q, id);
+    if (kind == SETTLE_AS_RETRY)
+        return queue_mark_retry(q, id, when_ms, error);
+    return queue_mark_dead(q, id, error);
+}
+
+static int delivery_stopping(delivery *d)
+{
+    pthread_mutex_lock(&d->lock);
+    int stopping = d->stopping;
+    pthread_mutex_unlock(&d->lock);
+    return stopping;
+}
+
+/* Stores a row's settlement, retrying until the store takes it. Only a stop
+ * ends the wait early; the row is then inflight at the next start, and is
+ * delivered again (at-least-once, as after a crash). */
+static void settle_store(worker *w, settle_kind kind, int64_t id, int64_t when_ms, const char *error)
+{
+    long wait_ms = SETTLE_RETRY_FIRST_MS;
+    int refused = 0;
+    while (settle_once(w->d->q, kind, id, when_ms, error) == QUEUE_STORE_ERROR) {
+        char row_id[24];
+        snprintf(row_id, sizeof(row_id), "%" PRId64, id);
+        if (refused++ == 0)
+            log_write(LOG_ERROR, "store refused a settle; retrying until it lands", "id", row_id, NULL);
+        if (delivery_stopping(w->d))
+            return;
+        struct timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        wait_ms = wait_ms * 2 > SETTLE_RETRY_MAX_MS ? SETTLE_RETRY_MAX_MS : wait_ms * 2;
+    }
+    if (refused > 0) {
+        char row_id[24];
+        snprintf(row_id, sizeof(row_id), "%" PRId64, id);
+        log_write(LOG_INFO, "settle stored after the store refused it", "id", row_id, NULL);
+    }
+}
+
 /* closehook_deliveries_total for one settled attempt; status is Close's
  * answer to the last request for the row (0: none, or no request made). */
 static void count_delivery(const queue_row *row, const char *outcome, long status)
@@ -113,7 +165,7 @@ static void settle_done(worker *w, const queue_row *row, const char *activity_id
     char id[24], st[16];
     snprintf(id, sizeof(id), "%" PRId64, row->id);
     snprintf(st, sizeof(st), "%ld", status);
-    queue_mark_done(w->d->q, row->id);
+    settle_store(w, SETTLE_AS_DONE, row->id, 0, NULL);
     rate_limit_forget_row(w->d->rl, row->id);
     count_delivery(row, "done", status);
     metrics_observe("closehook_end_to_end_seconds", (double)(now_ms() - row->created_at) / 1000.0,
@@ -126,7 +178,7 @@ static void settle_dead(worker *w, const queue_row *row, const char *reason, lon
 {
     char id[24];
     snprintf(id, sizeof(id), "%" PRId64, row->id);
-    queue_mark_dead(w->d->q, row->id, reason);
+    settle_store(w, SETTLE_AS_DEAD, row->id, 0, reason);
     rate_limit_forget_row(w->d->rl, row->id);
     count_delivery(row, "dead", status);
     metrics_inc("closehook_dead_letters_total", METRIC_LABELS(row->route));
@@ -161,7 +213,7 @@ static void settle_retry(worker *w, const queue_row *row, const char *reason, do
     int64_t asked = (int64_t)(retry_after_s * 1000.0);
     if (asked > wait)
         wait = asked;
-    queue_mark_retry(w->d->q, row->id, now + wait, reason);
+    settle_store(w, SETTLE_AS_RETRY, row->id, now + wait, reason);
     count_delivery(row, "retry", status);
 
     char id[24], attempt[16], in[24];
@@ -180,7 +232,7 @@ static void settle_retry(worker *w, const queue_row *row, const char *reason, do
 static void settle_paced(worker *w, const queue_row *row, double wait_s, int booked, const char *why)
 {
     int64_t wait = (int64_t)(wait_s * 1000.0) + 1;
-    queue_mark_retry(w->d->q, row->id, now_ms() + wait, why);
+    settle_store(w, SETTLE_AS_RETRY, row->id, now_ms() + wait, why);
     rate_limit_note_deferral(w->d->rl, row->id, booked);
 
     char id[24], in[24];
@@ -209,7 +261,7 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
               u->body_json, "route", row->route, "id", id, "request_id", u->request_id, NULL);
     if (n >= 0)
         free(url);
-    queue_mark_done(w->d->q, row->id);
+    settle_store(w, SETTLE_AS_DONE, row->id, 0, NULL);
     count_delivery(row, "dry_run", 0);
 }
 

@@ -13,15 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #include "log.h"
 #include "metrics.h"
 #include "queue_internal.h"
 
-/* Bumped whenever the schema below changes; stored in PRAGMA user_version so an
- * older build refuses a file a newer one has migrated. */
-#define QUEUE_SCHEMA_VERSION 2
 /* A row still inflight at this many starts in a row was being delivered each
  * time the process died: it is taken to be what kills it, and dead-lettered
  * with that reason instead of crash-looping the daemon. Ordinary crashes and
@@ -30,45 +28,6 @@
 /* How long a connection waits for the other one's write lock before failing.
  * A group commit is one fsync (milliseconds); 5 s only trips on a stuck disk. */
 #define QUEUE_BUSY_TIMEOUT_MS 5000
-
-/* AUTOINCREMENT: ids are handed to senders ("queued", id) and must never be
- * reused, even after rows are pruned. NULL dedup keys are distinct to SQLite's
- * UNIQUE, which is exactly "no key, never a duplicate". */
-static const char SCHEMA_SQL[] =
-    "BEGIN IMMEDIATE;"
-    "CREATE TABLE IF NOT EXISTS deliveries ("
-    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-    " route TEXT NOT NULL,"
-    " credential TEXT NOT NULL,"
-    " dedup_key TEXT,"
-    " order_key TEXT,"
-    " payload TEXT NOT NULL,"
-    " state TEXT NOT NULL CHECK(state IN ('pending','inflight','done','dead')),"
-    " attempts INTEGER NOT NULL DEFAULT 0,"
-    " created_at INTEGER NOT NULL,"
-    " next_attempt_at INTEGER NOT NULL,"
-    " last_error TEXT);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_dedup ON deliveries(route, dedup_key);"
-    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_attempt_at, id);"
-    /* The claim walks pending rows in id order and stops at the first one it
-     * may send (bench/README.md: with the due index SQLite sorted every pending
-     * row per claim, 14 ms at 8k pending; in id order it is microseconds). */
-    "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(state, id);"
-    "PRAGMA user_version = 1;"
-    "COMMIT;";
-
-/* Version 2. The ordering check (CLAIMABLE) looks only at live rows, and the
- * old index over every row made each claim walk the whole delivered history of
- * its meeting (done rows are kept for done_retention_s): 100k rows drained at a
- * twentieth of the rate of 20k. The partial index holds live rows only, so a
- * claim costs the same whatever the history. starts_inflight counts the starts
- * that found the row inflight (QUEUE_POISON_STARTS). */
-static const char MIGRATION_2_SQL[] =
-    "DROP INDEX IF EXISTS deliveries_order;"
-    "CREATE INDEX IF NOT EXISTS deliveries_live_order ON deliveries(order_key, id)"
-    " WHERE state IN ('pending', 'inflight');"
-    "ALTER TABLE deliveries ADD COLUMN starts_inflight INTEGER NOT NULL DEFAULT 0;"
-    "PRAGMA user_version = 2;";
 
 /* The writer connection's statements (enum in queue_internal.h). */
 static const char *const WRITER_SQL[W_COUNT] = {
@@ -141,7 +100,7 @@ int64_t queue_now_ms(void)
 
 /* Every open-time error names the file: an operator with several instances
  * needs to know which store refused. */
-static void open_error(const queue *q, sqlite3 *db, char *err, size_t errlen)
+void queue_open_error(const queue *q, sqlite3 *db, char *err, size_t errlen)
 {
     snprintf(err, errlen, "%s: %s", q->path, db ? sqlite3_errmsg(db) : "out of memory");
 }
@@ -154,7 +113,7 @@ void queue_store_error(const queue *q, const char *op)
               NULL);
 }
 
-static int exec_sql(sqlite3 *db, const char *sql)
+int queue_exec_sql(sqlite3 *db, const char *sql)
 {
     return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
@@ -166,7 +125,7 @@ static sqlite3 *open_connection(const queue *q, int durable, char *err, size_t e
     sqlite3 *db = NULL;
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
     if (sqlite3_open_v2(q->path, &db, flags, NULL) != SQLITE_OK) {
-        open_error(q, db, err, errlen);
+        queue_open_error(q, db, err, errlen);
         sqlite3_close(db);
         return NULL;
     }
@@ -178,8 +137,9 @@ static sqlite3 *open_connection(const queue *q, int durable, char *err, size_t e
      * fsync, and losing one to a power cut only means a repeat PUT (delivery is
      * at-least-once anyway), while fsyncing two transactions per delivered row
      * would cap delivery at the disk's fsync rate (measured: bench/README.md). */
-    if (exec_sql(db, durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") != SQLITE_OK) {
-        open_error(q, db, err, errlen);
+    if (queue_exec_sql(db, durable ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL") !=
+        SQLITE_OK) {
+        queue_open_error(q, db, err, errlen);
         sqlite3_close(db);
         return NULL;
     }
@@ -187,7 +147,7 @@ static sqlite3 *open_connection(const queue *q, int durable, char *err, size_t e
 }
 
 /* Reads the single integer or text answer of a pragma; -1 on failure. */
-static int pragma_step(sqlite3 *db, const char *sql, char *text, size_t textlen, int *value)
+int queue_pragma_step(sqlite3 *db, const char *sql, char *text, size_t textlen, int *value)
 {
     sqlite3_stmt *st = NULL;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -208,55 +168,12 @@ static int pragma_step(sqlite3 *db, const char *sql, char *text, size_t textlen,
 static int enable_wal(queue *q, char *err, size_t errlen)
 {
     char mode[16] = "";
-    if (pragma_step(q->wdb, "PRAGMA journal_mode = WAL", mode, sizeof(mode), NULL) < 0) {
-        open_error(q, q->wdb, err, errlen);
+    if (queue_pragma_step(q->wdb, "PRAGMA journal_mode = WAL", mode, sizeof(mode), NULL) < 0) {
+        queue_open_error(q, q->wdb, err, errlen);
         return -1;
     }
     if (strcmp(mode, "wal") != 0) {
         snprintf(err, errlen, "%s: cannot use WAL journal mode (got %s)", q->path, mode);
-        return -1;
-    }
-    return 0;
-}
-
-/* Runs MIGRATION_2_SQL unless another process did while we waited for the
- * write lock (two daemons or a dlq tool opening one old store at once). */
-static int migrate_to_2(queue *q)
-{
-    if (exec_sql(q->wdb, "BEGIN IMMEDIATE") != SQLITE_OK)
-        return -1;
-    int version = 0;
-    int rc = pragma_step(q->wdb, "PRAGMA user_version", NULL, 0, &version) < 0 ? -1 : 0;
-    if (rc == 0 && version < 2 && exec_sql(q->wdb, MIGRATION_2_SQL) != SQLITE_OK)
-        rc = -1;
-    if (rc == 0 && exec_sql(q->wdb, "COMMIT") == SQLITE_OK)
-        return 0;
-    exec_sql(q->wdb, "ROLLBACK");
-    return -1;
-}
-
-static int ensure_schema(queue *q, char *err, size_t errlen)
-{
-    int version = 0;
-    if (pragma_step(q->wdb, "PRAGMA user_version", NULL, 0, &version) < 0) {
-        open_error(q, q->wdb, err, errlen);
-        return -1;
-    }
-    if (version > QUEUE_SCHEMA_VERSION) {
-        snprintf(err, errlen, "%s: schema version %d is newer than this build's %d", q->path, version,
-                 QUEUE_SCHEMA_VERSION);
-        return -1;
-    }
-    if (version == QUEUE_SCHEMA_VERSION)
-        return 0;
-    if (version < 1 && exec_sql(q->wdb, SCHEMA_SQL) != SQLITE_OK) {
-        open_error(q, q->wdb, err, errlen);
-        if (!sqlite3_get_autocommit(q->wdb))
-            exec_sql(q->wdb, "ROLLBACK");
-        return -1;
-    }
-    if (migrate_to_2(q) != 0) {
-        open_error(q, q->wdb, err, errlen);
         return -1;
     }
     return 0;
@@ -267,7 +184,7 @@ static int prepare_all(queue *q, sqlite3 *db, const char *const *sql, sqlite3_st
 {
     for (int i = 0; i < n; i++) {
         if (sqlite3_prepare_v3(db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &out[i], NULL) != SQLITE_OK) {
-            open_error(q, db, err, errlen);
+            queue_open_error(q, db, err, errlen);
             return -1;
         }
     }
@@ -299,7 +216,7 @@ int queue_set_limits(queue *q, long max_size_mb, long done_retention_s)
     long long pages = (long long)max_size_mb * 1024 * 1024 / page_size(q->wdb);
     char sql[64];
     snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld", pages);
-    int rc = exec_sql(q->wdb, sql) == SQLITE_OK ? 0 : -1;
+    int rc = queue_exec_sql(q->wdb, sql) == SQLITE_OK ? 0 : -1;
     pthread_mutex_unlock(&q->store_lock);
     return rc;
 }
@@ -322,14 +239,14 @@ long queue_recover_inflight(queue *q)
         "starts_inflight + 1 >= " QUEUE_POISON_STARTS_TEXT;
     pthread_mutex_lock(&q->store_lock);
     long n = -1, dead = -1;
-    if (exec_sql(q->rdb, "BEGIN IMMEDIATE") == SQLITE_OK) {
-        if (exec_sql(q->rdb, poisoned) == SQLITE_OK)
+    if (queue_exec_sql(q->rdb, "BEGIN IMMEDIATE") == SQLITE_OK) {
+        if (queue_exec_sql(q->rdb, poisoned) == SQLITE_OK)
             dead = sqlite3_changes(q->rdb);
-        if (dead >= 0 && exec_sql(q->rdb, "UPDATE deliveries SET state = 'pending', starts_inflight ="
-                                          " starts_inflight + 1 WHERE state = 'inflight'") == SQLITE_OK)
+        if (dead >= 0 && queue_exec_sql(q->rdb, "UPDATE deliveries SET state = 'pending', starts_inflight ="
+                                                " starts_inflight + 1 WHERE state = 'inflight'") == SQLITE_OK)
             n = sqlite3_changes(q->rdb);
-        if (n < 0 || exec_sql(q->rdb, "COMMIT") != SQLITE_OK) {
-            exec_sql(q->rdb, "ROLLBACK");
+        if (n < 0 || queue_exec_sql(q->rdb, "COMMIT") != SQLITE_OK) {
+            queue_exec_sql(q->rdb, "ROLLBACK");
             n = -1;
         }
     }
@@ -381,7 +298,7 @@ queue *queue_open(const char *path, char *err, size_t errlen)
     pthread_mutex_init(&q->store_lock, NULL);
 
     if ((q->wdb = open_connection(q, 1, err, errlen)) == NULL || enable_wal(q, err, errlen) < 0 ||
-        ensure_schema(q, err, errlen) < 0 ||
+        queue_ensure_schema(q, err, errlen) < 0 ||
         prepare_all(q, q->wdb, WRITER_SQL, q->wstmt, W_COUNT, err, errlen) < 0 ||
         (q->rdb = open_connection(q, 0, err, errlen)) == NULL ||
         prepare_all(q, q->rdb, READER_SQL, q->rstmt, R_COUNT, err, errlen) < 0) {
@@ -455,12 +372,59 @@ static void writer_fail_batch(queue *q, queue_job *batch, const char *stage, int
     log_write(LOG_ERROR, "queue: batch not stored", "path", q->path, "stage", stage, "error",
               sqlite3_errmsg(q->wdb), NULL);
     if (!sqlite3_get_autocommit(q->wdb))
-        exec_sql(q->wdb, "ROLLBACK");
+        queue_exec_sql(q->wdb, "ROLLBACK");
     for (queue_job *job = batch; job; job = job->next) {
         job->result = QUEUE_FAILED;
         job->id = 0;
         snprintf(job->error, sizeof(job->error), "store %s failed: %s", stage, sqlite3_errstr(rc));
     }
+}
+
+/* Intake stops while the store's filesystem has less than this free, so the
+ * delivery side's claims and settles (a few WAL pages each) and checkpoints
+ * always find room: the backlog drains, pruning frees pages, and a full disk
+ * never strands a delivered row inflight. A mebibyte is some 250 pages,
+ * hundreds of settles. */
+#define QUEUE_DISK_RESERVE_BYTES (1024 * 1024)
+
+/* Free bytes (for unprivileged use) on the filesystem of the store, or -1. */
+static long long store_free_bytes(const queue *q)
+{
+    char dir[4096];
+    const char *slash = strrchr(q->path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", slash == q->path ? 1 : (int)(slash - q->path), q->path);
+    struct statvfs vfs;
+    if (statvfs(dir, &vfs) != 0)
+        return -1;
+    return (long long)vfs.f_bavail * (long long)vfs.f_frsize;
+}
+
+/* 1 (jobs failed, logged once per episode) while the disk is under the
+ * reserve; 0 to go on. Checked per batch: statvfs costs a microsecond. */
+static int writer_refuse_low_disk(queue *q, queue_job *batch)
+{
+    long long free_bytes = store_free_bytes(q);
+    int low = free_bytes >= 0 && free_bytes < QUEUE_DISK_RESERVE_BYTES;
+    if (low != q->disk_low) {
+        char text[24];
+        snprintf(text, sizeof(text), "%lld", free_bytes);
+        if (low)
+            log_write(LOG_ERROR, "queue: disk almost full; refusing new webhooks, delivery goes on", "path",
+                      q->path, "free_bytes", text, NULL);
+        else
+            log_write(LOG_INFO, "queue: disk space is back; accepting webhooks again", "path", q->path,
+                      "free_bytes", text, NULL);
+        q->disk_low = low;
+    }
+    for (queue_job *job = low ? batch : NULL; job; job = job->next) {
+        job->result = QUEUE_FAILED;
+        job->id = 0;
+        snprintf(job->error, sizeof(job->error), "store's disk is almost full (reserve kept for delivery)");
+    }
+    return low;
 }
 
 static int job_is_complete(const queue_job *job)
@@ -471,7 +435,9 @@ static int job_is_complete(const queue_job *job)
 /* Commits one batch; returns how many new rows it stored. */
 static long writer_store_batch_locked(queue *q, queue_job *batch)
 {
-    int rc = exec_sql(q->wdb, "BEGIN IMMEDIATE");
+    if (writer_refuse_low_disk(q, batch))
+        return 0;
+    int rc = queue_exec_sql(q->wdb, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK) {
         writer_fail_batch(q, batch, "begin", rc);
         return 0;
@@ -490,7 +456,7 @@ static long writer_store_batch_locked(queue *q, queue_job *batch)
         }
         stored += r;
     }
-    rc = exec_sql(q->wdb, "COMMIT");
+    rc = queue_exec_sql(q->wdb, "COMMIT");
     if (rc != SQLITE_OK) {
         writer_fail_batch(q, batch, "commit", rc);
         return 0;
@@ -799,6 +765,8 @@ static int queue_settle(queue *q, int which, int64_t id, int64_t when_ms, const 
     if (rc != SQLITE_DONE)
         queue_store_error(q, "settle");
     pthread_mutex_unlock(&q->store_lock);
+    if (rc != SQLITE_DONE)
+        return QUEUE_STORE_ERROR;
     return changed == 1 ? 0 : -1;
 }
 

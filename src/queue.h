@@ -95,6 +95,11 @@ void queue_set_notify(queue *q, void (*fn)(void *arg), void *arg);
  * queue_row_clear), 0 when nothing is due, -1 on a store error. *next_due_ms is
  * set to the earliest future next_attempt_at (or -1) when 0 is returned. */
 int queue_claim(queue *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms);
+/* Settling a claimed row: 0 when stored; -1 when the row is not inflight (no
+ * such row, or an operator changed it meanwhile: nothing to do);
+ * QUEUE_STORE_ERROR when the store refused the write (full disk, I/O error):
+ * the row is still inflight and the caller must try again. */
+#define QUEUE_STORE_ERROR (-2)
 int queue_mark_done(queue *q, int64_t id);
 int queue_mark_retry(queue *q, int64_t id, int64_t next_attempt_ms, const char *error);
 int queue_mark_dead(queue *q, int64_t id, const char *error);

@@ -49,6 +49,7 @@ struct queue {
      * what backpressure compares with store.max_pending, with no SQL. */
     atomic_long undelivered;
     int64_t done_retention_ms; /* 0: keep delivered rows forever */
+    int disk_low;              /* writer only: intake stopped for QUEUE_DISK_RESERVE_BYTES */
     sqlite3 *wdb;
     sqlite3_stmt *wstmt[W_COUNT];
 
@@ -57,6 +58,17 @@ struct queue {
     sqlite3 *rdb;
     sqlite3_stmt *rstmt[R_COUNT];
 };
+
+/* queue_schema.c: creates or migrates the schema of q->wdb's file to this
+ * build's version. 0, or -1 with err naming the path. */
+int queue_ensure_schema(queue *q, char *err, size_t errlen);
+/* sqlite3_exec without a callback; the SQLite result code. */
+int queue_exec_sql(sqlite3 *db, const char *sql);
+/* Runs a one-row PRAGMA: its first column as text (when text) or as an int
+ * (when value). 0, or -1 on a store error. */
+int queue_pragma_step(sqlite3 *db, const char *sql, char *text, size_t textlen, int *value);
+/* err = "<path>: <SQLite's message for db>". */
+void queue_open_error(const queue *q, sqlite3 *db, char *err, size_t errlen);
 
 /* Wall-clock unix milliseconds: the store's times are comparable across
  * restarts and across processes sharing the file. */
