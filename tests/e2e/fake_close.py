@@ -1,6 +1,6 @@
 """A fake Close API on 127.0.0.1 for the end-to-end tests.
 
-It behaves as /work/shared/close-api.md describes the real Close, and is
+It behaves as Close's public API documentation describes the real Close, and is
 deliberately no more lenient: wrong auth is 401, a PUT without the trailing
 slash is 404, unknown list filters are 400. That way a daemon that passes
 against the fake has a fair chance against the real thing. Every request is
