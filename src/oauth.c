@@ -196,23 +196,25 @@ static char *refresh_form(token_state *st)
 
 /* Why the token endpoint refused: its "error" code and description (RFC
  * 6749 §5.2), never the raw body, which is not ours to vouch for. Either may
- * echo the form we sent: every spelling of st's secrets is taken out. */
+ * echo the form we sent, so every spelling of st's secrets is taken out of
+ * the whole body before any of it is cut to an excerpt. */
 static void refusal(const token_state *st, const close_response *res, char *err, size_t errlen)
 {
     char why[128];
-    yajl_val root = res->body ? json_parse(res->body, res->body_len, why, sizeof(why)) : NULL;
+    redactor *r = redact_new();
+    redact_add_credential(r, st->cred);
+    redact_add(r, st->refresh_token);
+    redact_add(r, st->access_token);
+    char *body = res->body ? redact_text(r, res->body, res->body_len, res->body_cut) : NULL;
+    redact_free(r);
+    yajl_val root = body ? json_parse(body, strlen(body), why, sizeof(why)) : NULL;
     const char *code = json_scalar(json_member(root, "error"));
     const char *desc = json_scalar(json_member(root, "error_description"));
     snprintf(err, errlen, "oauth refresh failed: HTTP %ld%s%.*s%s%.*s%s", res->status, code ? ": " : "",
              OAUTH_ERROR_EXCERPT, code ? code : "", desc ? " (" : "", OAUTH_ERROR_EXCERPT, desc ? desc : "",
              desc ? ")" : "");
     yajl_tree_free(root);
-    redactor *r = redact_new();
-    redact_add_credential(r, st->cred);
-    redact_add(r, st->refresh_token);
-    redact_add(r, st->access_token);
-    redact_buf(r, err, errlen);
-    redact_free(r);
+    free(body);
 }
 
 /* The new pair from a 200 answer. The refresh token may be missing (a server
