@@ -12,6 +12,7 @@
 
 #include "json.h"
 #include "metrics.h"
+#include "redact.h"
 
 #ifndef CLOSEHOOK_VERSION
 #define CLOSEHOOK_VERSION "dev"
@@ -20,6 +21,12 @@
 /* Close's largest answers are meeting lists of 100 items with trimmed fields
  * (well under 1 MiB); anything past 8 MiB is a misbehaving proxy, not Close. */
 #define CLOSE_MAX_BODY (8u * 1024u * 1024u)
+/* A 2xx to a PUT is done whatever its body says: nothing reads it, so only
+ * this much is kept and the rest is not read at all. */
+#define CLOSE_PUT_KEEP 4096u
+/* An error answer is kept for its message (a dead letter keeps 2 KiB of it);
+ * past this the answer stands with its body cut short. */
+#define CLOSE_ERROR_KEEP (64u * 1024u)
 
 /* How long a request may wait for a connection before the whole request
  * timeout applies; Close answers within a few hundred ms from anywhere. */
@@ -62,7 +69,10 @@ typedef struct http_request {
 typedef struct body_buf {
     char *data;
     size_t len, cap;
-    int overflow;
+    CURL *curl;   /* for the status, known before the first body byte */
+    int put;      /* the request is a PUT */
+    int overflow; /* a 2xx answer to a read past CLOSE_MAX_BODY: an error */
+    int cut;      /* a prefix was kept and reading stopped: the answer stands */
 } body_buf;
 
 close_client *close_client_new(const char *base_url, long timeout_ms)
@@ -132,15 +142,36 @@ char *close_client_escape(close_client *c, const char *s)
     return out;
 }
 
-/* libcurl's write callback: grows the buffer, refusing past CLOSE_MAX_BODY
- * (returning short makes curl abort the transfer with CURLE_WRITE_ERROR). */
+/* How much of this answer's body to keep; *keep_prefix = 1 when more is
+ * simply not read (the answer stands), 0 when more is an error. */
+static size_t body_limit(const body_buf *b, int *keep_prefix)
+{
+    long status = 0;
+    curl_easy_getinfo(b->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (close_classify(status) != CLOSE_OK) {
+        *keep_prefix = 1;
+        return CLOSE_ERROR_KEEP;
+    }
+    *keep_prefix = b->put;
+    return b->put ? CLOSE_PUT_KEEP : CLOSE_MAX_BODY;
+}
+
+/* libcurl's write callback: grows the buffer up to body_limit. Returning
+ * short makes curl stop the transfer (CURLE_WRITE_ERROR), which exchange
+ * takes as the answer when b->cut says a prefix was all we wanted. */
 static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     body_buf *b = arg;
     size_t n = size * nmemb;
-    if (b->len + n > CLOSE_MAX_BODY) {
-        b->overflow = 1;
-        return 0;
+    int keep_prefix;
+    size_t limit = body_limit(b, &keep_prefix);
+    if (b->len + n > limit) {
+        if (!keep_prefix) {
+            b->overflow = 1;
+            return 0;
+        }
+        b->cut = 1;
+        n = limit - b->len;
     }
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
@@ -155,7 +186,24 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
     memcpy(b->data + b->len, data, n);
     b->len += n;
     b->data[b->len] = '\0';
-    return n;
+    return b->cut ? 0 : size * nmemb;
+}
+
+/* An error answer may echo what we sent (the Authorization header, the key
+ * in a JSON error): every spelling of the secret sent goes before anyone
+ * keeps or logs the body. A cut body may end in part of one: that goes too. */
+static void redact_body(const auth *a, close_response *res)
+{
+    if (res->body == NULL)
+        return;
+    redactor *r = redact_new();
+    redact_add(r, a ? a->secret : NULL);
+    char *clean = redact_text(r, res->body, res->body_len, res->body_cut);
+    redact_free(r);
+    explicit_bzero(res->body, res->body_len);
+    free(res->body);
+    res->body = clean;
+    res->body_len = clean ? strlen(clean) : 0;
 }
 
 /* Copies the answer's first `name` header into out (libcurl's copy lives
@@ -250,7 +298,7 @@ static void set_common(close_client *c, const char *url, const auth *a, body_buf
 /* Runs one request and fills res. */
 static close_class exchange(close_client *c, const auth *a, const http_request *rq, close_response *res)
 {
-    body_buf buf = {0};
+    body_buf buf = {.curl = c->curl, .put = rq->body != NULL && strcmp(rq->method, "PUT") == 0};
     char errbuf[CURL_ERROR_SIZE] = "";
     set_common(c, rq->url, a, &buf, errbuf);
 
@@ -278,9 +326,10 @@ static close_class exchange(close_client *c, const auth *a, const http_request *
     CURLcode rc = headers ? curl_easy_perform(c->curl) : CURLE_OUT_OF_MEMORY;
     curl_slist_free_all(headers);
 
-    if (rc != CURLE_OK) {
+    if (rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && buf.cut)) {
         if (buf.overflow)
-            snprintf(res->err, sizeof(res->err), "answer larger than %u bytes", CLOSE_MAX_BODY);
+            snprintf(res->err, sizeof(res->err), "%s answer larger than %u bytes: not read", rq->method,
+                     CLOSE_MAX_BODY);
         else if (errbuf[0] != '\0')
             snprintf(res->err, sizeof(res->err), "%.60s: %.190s", curl_easy_strerror(rc), errbuf);
         else
@@ -293,6 +342,9 @@ static close_class exchange(close_client *c, const auth *a, const http_request *
     curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &res->status);
     res->body = buf.data;
     res->body_len = buf.len;
+    res->body_cut = buf.cut;
+    if (close_classify(res->status) != CLOSE_OK)
+        redact_body(a, res);
     res->retry_after_s = retry_after_header(c->curl);
     rate_limit_headers(c->curl, &res->ratelimit);
     if (res->status == 429) {

@@ -10,7 +10,11 @@
  * and err "oauth refresh failed: …" (CLOSE_PERMANENT when the grant was
  * refused, CLOSE_TRANSIENT when the token endpoint was unreachable). Every
  * request carries "User-Agent: closehook/<version>". Secrets never reach an
- * error message.
+ * error message, nor an error answer's body (see close_response.body).
+ * Bodies: a 2xx to a PUT is done, so at most a 4 KiB prefix of its body is
+ * read; an error answer keeps a 64 KiB prefix; a 2xx to a GET or POST over
+ * 8 MiB is not read and is answered status 0, err "<method> answer larger
+ * than … bytes: not read" (CLOSE_TRANSIENT).
  * Pacing: with a shared rate_limit (close_client_set_rate_limit), every
  * request made for a credential first waits its slot (short waits are slept
  * here, on the calling thread) and every answer reports Close's RateLimit
@@ -39,8 +43,12 @@ typedef enum {
 
 typedef struct close_response {
     long status; /* HTTP status; 0 when no answer came (err says why) */
-    char *body;  /* malloc'ed, NUL-terminated; may be NULL */
+    char *body;  /* malloc'ed, NUL-terminated; may be NULL. A non-2xx answer's
+                    body has every spelling of the secret sent replaced by
+                    REDACT_MARK (redact.h), so it is safe to keep and log. */
     size_t body_len;
+    int body_cut;              /* 1: only a prefix was read (a 2xx to a PUT keeps 4 KiB, an
+                                  error answer 64 KiB); the answer still stands */
     double retry_after_s;      /* from a 429's body rate_reset or Retry-After; 0 if none;
                                   when paced, how long the credential must wait */
     rate_limit_info ratelimit; /* the answer's RateLimit headers (present = 0 if none) */

@@ -17,6 +17,7 @@
 #include "close_client.h"
 #include "json.h"
 #include "log.h"
+#include "redact.h"
 
 /* Refresh this long before the stated expiry: a request that starts with the
  * old token must still arrive while it is valid. 60 s covers the default
@@ -194,17 +195,26 @@ static char *refresh_form(token_state *st)
 }
 
 /* Why the token endpoint refused: its "error" code and description (RFC
- * 6749 §5.2), never the raw body, which is not ours to vouch for. */
-static void refusal(const close_response *res, char *err, size_t errlen)
+ * 6749 §5.2), never the raw body, which is not ours to vouch for. Either may
+ * echo the form we sent, so every spelling of st's secrets is taken out of
+ * the whole body before any of it is cut to an excerpt. */
+static void refusal(const token_state *st, const close_response *res, char *err, size_t errlen)
 {
     char why[128];
-    yajl_val root = res->body ? json_parse(res->body, res->body_len, why, sizeof(why)) : NULL;
+    redactor *r = redact_new();
+    redact_add_credential(r, st->cred);
+    redact_add(r, st->refresh_token);
+    redact_add(r, st->access_token);
+    char *body = res->body ? redact_text(r, res->body, res->body_len, res->body_cut) : NULL;
+    redact_free(r);
+    yajl_val root = body ? json_parse(body, strlen(body), why, sizeof(why)) : NULL;
     const char *code = json_scalar(json_member(root, "error"));
     const char *desc = json_scalar(json_member(root, "error_description"));
     snprintf(err, errlen, "oauth refresh failed: HTTP %ld%s%.*s%s%.*s%s", res->status, code ? ": " : "",
              OAUTH_ERROR_EXCERPT, code ? code : "", desc ? " (" : "", OAUTH_ERROR_EXCERPT, desc ? desc : "",
              desc ? ")" : "");
     yajl_tree_free(root);
+    free(body);
 }
 
 /* The new pair from a 200 answer. The refresh token may be missing (a server
@@ -252,10 +262,10 @@ static oauth_result refresh(oauth *o, token_state *st, char *err, size_t errlen)
         if (res.status == 0)
             snprintf(err, errlen, "oauth refresh failed: %s", res.err);
         else
-            refusal(&res, err, errlen);
+            refusal(st, &res, err, errlen);
         result = OAUTH_TRANSIENT;
     } else if (cls == CLOSE_PERMANENT) {
-        refusal(&res, err, errlen);
+        refusal(st, &res, err, errlen);
         result = OAUTH_PERMANENT;
     } else if (parse_pair(&res, st, &access, &refresh_token, &expires_at, err, errlen) < 0) {
         result = OAUTH_PERMANENT;

@@ -122,6 +122,7 @@ class FakeClose:
         self._requests = []
         self._put_script = []
         self._put_always = None
+        self._put_answer = None
         self._put_hold = None
         self._put_delay = 0.0
         self._puts_running = {}  # activity id -> PUTs being handled right now
@@ -235,6 +236,13 @@ class FakeClose:
         """Answer every PUT with status (e.g. 404, 503); None = behave normally."""
         with self._lock:
             self._put_always = status
+
+    def set_put_answer(self, answer):
+        """Answer every PUT with answer(rec) -> (status, body, extra headers)
+        instead of applying it: an error that echoes the request, a huge 200.
+        answer returning None (or answer None) = behave normally."""
+        with self._lock:
+            self._put_answer = answer
 
     def hold_puts(self):
         """PUTs block (after being recorded) until release_puts()."""
@@ -511,6 +519,10 @@ class FakeClose:
             time.sleep(delay)
         with self._lock:
             scripted = self._put_script.pop(0) if self._put_script else self._put_always
+            answer = self._put_answer
+        answered = answer(rec) if answer is not None else None
+        if answered is not None:
+            return answered
         if scripted is not None and scripted >= 300:
             return self._fault(scripted)
         ctype = rec.headers.get("content-type", "")

@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,76 @@ Test(close_client, permanent_keeps_body)
     cr_assert_eq(res.retry_after_s, 0);
     close_response_clear(&res);
     close_client_free(c);
+}
+
+/* "HTTP/1.1 <status_line>" with a body of n bytes of JSON padding; malloc'ed. */
+static char *huge_answer(const char *status_line, size_t n)
+{
+    char head[160];
+    int h = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     status_line, n);
+    char *out = malloc((size_t)h + n + 1);
+    cr_assert_not_null(out);
+    memcpy(out, head, (size_t)h);
+    memset(out + h, ' ', n);
+    static const char start[] = "{\"error\":\"api_key_123\",\"pad\":\"";
+    memcpy(out + h, start, strlen(start));
+    out[(size_t)h + n] = '\0';
+    return out;
+}
+
+/* One request against an answer of n bytes; the fake's write fails once the
+ * client stops reading, hence SIGPIPE ignored. */
+static close_class ask_huge(const char *status_line, size_t n, int put, close_response *res)
+{
+    signal(SIGPIPE, SIG_IGN);
+    char *answer = huge_answer(status_line, n);
+    fake_server s = {.responses = {answer}, .nresponses = 1};
+    fake_start(&s);
+    close_client *c = client_for(s.port);
+    credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
+    close_class cls = put ? close_client_put_meeting(c, &cred, "acti_x", "{}", res)
+                          : close_client_get_meeting(c, &cred, "acti_x", res);
+    fake_stop(&s);
+    close_client_free(c);
+    free(answer);
+    return cls;
+}
+
+/* Close applied the PUT: its 200 stands whatever the size of the body, of
+ * which only a prefix is read. */
+Test(close_client, put_200_with_a_10_mib_body_is_ok)
+{
+    close_response res;
+    cr_assert_eq(ask_huge("200 OK", 10u << 20, 1, &res), CLOSE_OK, "%s", res.err);
+    cr_assert_eq(res.status, 200);
+    cr_assert(res.body_cut);
+    cr_assert_leq(res.body_len, 4096);
+    close_response_clear(&res);
+}
+
+/* A read's answer is needed whole: past the cap it is an error that says so. */
+Test(close_client, get_200_with_a_10_mib_body_is_a_clear_error)
+{
+    close_response res;
+    cr_assert_eq(ask_huge("200 OK", 10u << 20, 0, &res), CLOSE_TRANSIENT);
+    cr_assert_eq(res.status, 0);
+    cr_assert_not_null(strstr(res.err, "GET answer larger than"), "%s", res.err);
+    close_response_clear(&res);
+}
+
+/* An error answer keeps a prefix for its message, redacted like any other. */
+Test(close_client, huge_error_answer_keeps_a_redacted_prefix)
+{
+    close_response res;
+    cr_assert_eq(ask_huge("400 Bad Request", 1u << 20, 1, &res), CLOSE_PERMANENT, "%s", res.err);
+    cr_assert_eq(res.status, 400);
+    cr_assert(res.body_cut);
+    cr_assert_leq(res.body_len, 64 * 1024);
+    cr_assert_null(strstr(res.body, "api_key_123"));
+    cr_assert_not_null(strstr(res.body, "[redacted]"));
+    close_response_clear(&res);
 }
 
 Test(close_client, refused_connection_is_transient)

@@ -56,6 +56,7 @@ typedef struct fake_close {
     long expires_in;  /* in token answers */
     int token_delay_ms;
     int refuse_puts; /* 401 to every PUT, whatever the token */
+    int echo_form;   /* a refusal's error_description is the form it was sent */
     /* state: the only refresh token and access token currently valid */
     char refresh[TOKEN_MAX], access[TOKEN_MAX];
     int generation;
@@ -146,10 +147,11 @@ static void serve_token(int fd, const char *form)
                  "\"token_type\":\"Bearer\"}",
                  fake.access, fake.refresh, fake.expires_in);
     } else {
-        snprintf(body, sizeof(body), "{\"error\":\"%s\",\"error_description\":\"refused by the fake\"}",
+        snprintf(body, sizeof(body), "{\"error\":\"%s\",\"error_description\":\"%s\"}",
                  status == 400   ? "invalid_grant"
                  : status == 401 ? "invalid_client"
-                                 : "server_error");
+                                 : "server_error",
+                 fake.echo_form ? form : "refused by the fake");
     }
     pthread_mutex_unlock(&fake.lock);
     answer(fd, status ? status : 200, body);
@@ -478,6 +480,24 @@ Test(oauth, refused_grant_is_permanent_and_stores_nothing)
     char access[TOKEN_MAX], refresh[TOKEN_MAX];
     long long expires_at;
     cr_assert_not(stored_row(access, refresh, &expires_at));
+    oauth_close(o);
+}
+
+/* A token endpoint that echoes the form: neither the refresh token nor the
+ * client secret (raw or form-encoded) reaches the error text. */
+Test(oauth, refusal_echoing_the_form_holds_no_secret)
+{
+    fake.token_status = 400;
+    fake.echo_form = 1;
+    oauth *o = open_registry();
+    char *t = NULL, err[512] = "";
+    cr_assert_eq(oauth_refresh_after_401(o, &E.cred, CONFIG_ACCESS, &t, err, sizeof(err)), OAUTH_PERMANENT);
+    cr_assert_not_null(strstr(fake.last_form, CONFIG_REFRESH), "the form did carry it: %s", fake.last_form);
+    cr_assert_not_null(strstr(err, "invalid_grant"), "%s", err);
+    cr_assert_not_null(strstr(err, "[redacted]"), "%s", err);
+    cr_assert_null(strstr(err, CONFIG_REFRESH), "%s", err);
+    cr_assert_null(strstr(err, CLIENT_SECRET_ESCAPED), "%s", err);
+    cr_assert_null(strstr(err, "s3cr"), "%s", err);
     oauth_close(o);
 }
 
