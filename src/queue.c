@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <time.h>
 
 #include "log.h"
@@ -202,6 +201,11 @@ static long page_size(sqlite3 *db)
     return n > 0 ? n : 4096;
 }
 
+int queue_store_lost(queue *q)
+{
+    return atomic_load(&q->store_lost);
+}
+
 int queue_set_limits(queue *q, long max_size_mb, long done_retention_s)
 {
     q->done_retention_ms = (int64_t)done_retention_s * 1000;
@@ -301,7 +305,8 @@ queue *queue_open(const char *path, char *err, size_t errlen)
         queue_ensure_schema(q, err, errlen) < 0 ||
         prepare_all(q, q->wdb, WRITER_SQL, q->wstmt, W_COUNT, err, errlen) < 0 ||
         (q->rdb = open_connection(q, 0, err, errlen)) == NULL ||
-        prepare_all(q, q->rdb, READER_SQL, q->rstmt, R_COUNT, err, errlen) < 0) {
+        prepare_all(q, q->rdb, READER_SQL, q->rstmt, R_COUNT, err, errlen) < 0 ||
+        queue_guard_open(q, err, errlen) < 0) {
         queue_free(q);
         return NULL;
     }
@@ -380,53 +385,6 @@ static void writer_fail_batch(queue *q, queue_job *batch, const char *stage, int
     }
 }
 
-/* Intake stops while the store's filesystem has less than this free, so the
- * delivery side's claims and settles (a few WAL pages each) and checkpoints
- * always find room: the backlog drains, pruning frees pages, and a full disk
- * never strands a delivered row inflight. A mebibyte is some 250 pages,
- * hundreds of settles. */
-#define QUEUE_DISK_RESERVE_BYTES (1024 * 1024)
-
-/* Free bytes (for unprivileged use) on the filesystem of the store, or -1. */
-static long long store_free_bytes(const queue *q)
-{
-    char dir[4096];
-    const char *slash = strrchr(q->path, '/');
-    if (slash == NULL)
-        snprintf(dir, sizeof(dir), ".");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", slash == q->path ? 1 : (int)(slash - q->path), q->path);
-    struct statvfs vfs;
-    if (statvfs(dir, &vfs) != 0)
-        return -1;
-    return (long long)vfs.f_bavail * (long long)vfs.f_frsize;
-}
-
-/* 1 (jobs failed, logged once per episode) while the disk is under the
- * reserve; 0 to go on. Checked per batch: statvfs costs a microsecond. */
-static int writer_refuse_low_disk(queue *q, queue_job *batch)
-{
-    long long free_bytes = store_free_bytes(q);
-    int low = free_bytes >= 0 && free_bytes < QUEUE_DISK_RESERVE_BYTES;
-    if (low != q->disk_low) {
-        char text[24];
-        snprintf(text, sizeof(text), "%lld", free_bytes);
-        if (low)
-            log_write(LOG_ERROR, "queue: disk almost full; refusing new webhooks, delivery goes on", "path",
-                      q->path, "free_bytes", text, NULL);
-        else
-            log_write(LOG_INFO, "queue: disk space is back; accepting webhooks again", "path", q->path,
-                      "free_bytes", text, NULL);
-        q->disk_low = low;
-    }
-    for (queue_job *job = low ? batch : NULL; job; job = job->next) {
-        job->result = QUEUE_FAILED;
-        job->id = 0;
-        snprintf(job->error, sizeof(job->error), "store's disk is almost full (reserve kept for delivery)");
-    }
-    return low;
-}
-
 static int job_is_complete(const queue_job *job)
 {
     return job->route && job->credential && job->payload;
@@ -435,7 +393,7 @@ static int job_is_complete(const queue_job *job)
 /* Commits one batch; returns how many new rows it stored. */
 static long writer_store_batch_locked(queue *q, queue_job *batch)
 {
-    if (writer_refuse_low_disk(q, batch))
+    if (queue_guard_refuses(q, batch))
         return 0;
     int rc = queue_exec_sql(q->wdb, "BEGIN IMMEDIATE");
     if (rc != SQLITE_OK) {
@@ -541,6 +499,7 @@ static void *writer_main(void *arg)
             if (q->head == NULL && !q->stopping) {
                 pthread_mutex_unlock(&q->jobs_lock);
                 writer_publish_depth(q);
+                queue_guard_refuses(q, NULL); /* notices a lost file while idle too */
                 pthread_mutex_lock(&q->jobs_lock);
             }
         }

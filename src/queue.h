@@ -71,6 +71,11 @@ int queue_set_limits(queue *q, long max_size_mb, long done_retention_s);
  * event loop. */
 long queue_undelivered(queue *q);
 
+/* 1 once the store file was removed or replaced under this process (checked
+ * by the writer on each batch and every second): intake is refused from then
+ * on and /readyz answers 503. Cheap; safe from any thread. */
+int queue_store_lost(queue *q);
+
 /* Rows left inflight by a previous process -> pending. Only the serving process
  * calls it, before starting delivery (a dlq tool beside a running daemon must
  * not). Returns the rows changed, or -1. */

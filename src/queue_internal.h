@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "queue.h"
 
@@ -49,7 +50,10 @@ struct queue {
      * what backpressure compares with store.max_pending, with no SQL. */
     atomic_long undelivered;
     int64_t done_retention_ms; /* 0: keep delivered rows forever */
-    int disk_low;              /* writer only: intake stopped for QUEUE_DISK_RESERVE_BYTES */
+    int disk_low;              /* writer only: intake stopped for the disk reserve (queue_guard.c) */
+    dev_t store_dev;           /* the file opened, to notice it removed or replaced */
+    ino_t store_ino;
+    atomic_int store_lost; /* set once by the writer; read by queue_store_lost */
     sqlite3 *wdb;
     sqlite3_stmt *wstmt[W_COUNT];
 
@@ -58,6 +62,12 @@ struct queue {
     sqlite3 *rdb;
     sqlite3_stmt *rstmt[R_COUNT];
 };
+
+/* queue_guard.c: at open, records the file's identity and runs SQLite's
+ * quick_check (0, or -1 with err); per batch on the writer, 1 (every job
+ * failed with the reason) when intake must stop, else 0. */
+int queue_guard_open(queue *q, char *err, size_t errlen);
+int queue_guard_refuses(queue *q, queue_job *batch);
 
 /* queue_schema.c: creates or migrates the schema of q->wdb's file to this
  * build's version. 0, or -1 with err naming the path. */

@@ -445,6 +445,10 @@ static int on_req(h2o_handler_t *handler, h2o_req_t *req)
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
                            H2O_STRLIT(ANSWER_RETRY_AFTER));
             answer_status(req, 503, "Service Unavailable", "stopping", NULL, NULL);
+        } else if (queue_store_lost(thread->srv->q)) {
+            h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL,
+                           H2O_STRLIT(ANSWER_RETRY_AFTER));
+            answer_status(req, 503, "Service Unavailable", "store_lost", NULL, NULL);
         } else {
             answer_status(req, 200, "OK", "ready", NULL, NULL);
         }
