@@ -3,7 +3,11 @@
  * Every line carries "time" (RFC 3339 UTC, ms), "level" and "msg", then the
  * caller's string fields. Secrets registered with log_register_secret are
  * replaced by "[redacted]" in any field as a last line of defence; callers
- * must still never pass one. Safe from any thread; each line is one write(2). */
+ * must still never pass one. Safe from any thread; each line is one write(2).
+ * Warnings are flood-controlled: one message (the same msg literal) writes at
+ * most LOG_WARN_BURST (log.c) lines a second, and the first line of a later
+ * second carries "suppressed": N for the lines it dropped. Errors and info
+ * lines are never dropped; metrics count every event regardless. */
 #ifndef CLOSEHOOK_LOG_H
 #define CLOSEHOOK_LOG_H
 

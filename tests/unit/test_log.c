@@ -1,0 +1,70 @@
+/* Tests for log.c: each line is one JSON object, and a flood of one warning
+ * is cut to a burst a second with the rest counted, not lost silently. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "log.h"
+
+/* Runs fn with stderr captured; returns the text (caller frees). */
+static char *capture(void (*fn)(void))
+{
+    char path[] = "/tmp/test_log.XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    int saved = dup(STDERR_FILENO);
+    dup2(fd, STDERR_FILENO);
+    fn();
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    off_t len = lseek(fd, 0, SEEK_END);
+    char *text = calloc(1, (size_t)len + 1);
+    cr_assert_eq(pread(fd, text, (size_t)len, 0), len);
+    close(fd);
+    unlink(path);
+    return text;
+}
+
+static const char FLOOD_MSG[] = "verification failed";
+
+static void flood(void)
+{
+    for (int i = 0; i < 1000; i++)
+        log_write(LOG_WARN, FLOOD_MSG, "route", "zoom", NULL);
+    time_t start = time(NULL);
+    while (time(NULL) == start)
+        usleep(10000);
+    log_write(LOG_WARN, FLOOD_MSG, "route", "zoom", NULL);
+    log_write(LOG_ERROR, "an error is never dropped", NULL);
+}
+
+Test(log, a_flood_of_one_warning_is_cut_and_counted)
+{
+    char *text = capture(flood);
+    long lines = 0, suppressed = 0, errors = 0;
+    for (char *line = strtok(text, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char err[128];
+        yajl_val v = json_parse(line, strlen(line), err, sizeof(err));
+        cr_assert_not_null(v, "not JSON: %s (%s)", line, err);
+        const char *msg = json_scalar(json_member(v, "msg"));
+        if (strcmp(msg, FLOOD_MSG) == 0) {
+            lines++;
+            yajl_val n = json_member(v, "suppressed");
+            if (n != NULL) {
+                cr_expect(YAJL_IS_INTEGER(n), "suppressed is a JSON number");
+                suppressed += YAJL_GET_INTEGER(n);
+            }
+        } else {
+            errors++;
+        }
+        yajl_tree_free(v);
+    }
+    cr_expect(lines <= 3 * 20 + 1, "%ld lines written for 1001 warnings", lines);
+    cr_expect_eq(lines + suppressed, 1001, "every warning written or counted: %ld + %ld", lines, suppressed);
+    cr_expect_eq(errors, 1);
+    free(text);
+}
