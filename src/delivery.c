@@ -132,21 +132,16 @@ static void settle_store(worker *w, settle_kind kind, int64_t id, int64_t when_m
     long wait_ms = SETTLE_RETRY_FIRST_MS;
     int refused = 0;
     while (settle_once(w->d->q, kind, id, when_ms, error) == QUEUE_STORE_ERROR) {
-        char row_id[24];
-        snprintf(row_id, sizeof(row_id), "%" PRId64, id);
         if (refused++ == 0)
-            log_write(LOG_ERROR, "store refused a settle; retrying until it lands", "id", row_id, NULL);
+            log_write(LOG_ERROR, "store refused a settle; retrying until it lands", LOG_INT("id", id), NULL);
         if (delivery_stopping(w->d))
             return;
         struct timespec ts = {.tv_sec = wait_ms / 1000, .tv_nsec = (wait_ms % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         wait_ms = wait_ms * 2 > SETTLE_RETRY_MAX_MS ? SETTLE_RETRY_MAX_MS : wait_ms * 2;
     }
-    if (refused > 0) {
-        char row_id[24];
-        snprintf(row_id, sizeof(row_id), "%" PRId64, id);
-        log_write(LOG_INFO, "settle stored after the store refused it", "id", row_id, NULL);
-    }
+    if (refused > 0)
+        log_write(LOG_INFO, "settle stored after the store refused it", LOG_INT("id", id), NULL);
 }
 
 /* closehook_deliveries_total for one settled attempt; status is Close's
@@ -162,28 +157,23 @@ static void count_delivery(const queue_row *row, const char *outcome, long statu
 static void settle_done(worker *w, const queue_row *row, const char *activity_id, long status,
                         const char *what)
 {
-    char id[24], st[16];
-    snprintf(id, sizeof(id), "%" PRId64, row->id);
-    snprintf(st, sizeof(st), "%ld", status);
     settle_store(w, SETTLE_AS_DONE, row->id, 0, NULL);
     rate_limit_forget_row(w->d->rl, row->id);
     count_delivery(row, "done", status);
     metrics_observe("closehook_end_to_end_seconds", (double)(now_ms() - row->created_at) / 1000.0,
                     METRIC_LABELS(row->route));
-    log_write(LOG_INFO, what, "route", row->route, "id", id, "request_id", w->request_id, "activity_id",
-              activity_id, "status", st, NULL);
+    log_write(LOG_INFO, what, "route", row->route, LOG_INT("id", row->id), "request_id", w->request_id,
+              "activity_id", activity_id, LOG_INT("status", status), NULL);
 }
 
 static void settle_dead(worker *w, const queue_row *row, const char *reason, long status)
 {
-    char id[24];
-    snprintf(id, sizeof(id), "%" PRId64, row->id);
     settle_store(w, SETTLE_AS_DEAD, row->id, 0, reason);
     rate_limit_forget_row(w->d->rl, row->id);
     count_delivery(row, "dead", status);
     metrics_inc("closehook_dead_letters_total", METRIC_LABELS(row->route));
-    log_write(LOG_WARN, "dead letter", "route", row->route, "id", id, "request_id", w->request_id, "reason",
-              reason, NULL);
+    log_write(LOG_WARN, "dead letter", "route", row->route, LOG_INT("id", row->id), "request_id",
+              w->request_id, "reason", reason, NULL);
 }
 
 /* Attempts that failed: queue_claim counts every claim, also those our own
@@ -216,12 +206,8 @@ static void settle_retry(worker *w, const queue_row *row, const char *reason, do
     settle_store(w, SETTLE_AS_RETRY, row->id, now + wait, reason);
     count_delivery(row, "retry", status);
 
-    char id[24], attempt[16], in[24];
-    snprintf(id, sizeof(id), "%" PRId64, row->id);
-    snprintf(attempt, sizeof(attempt), "%d", failed);
-    snprintf(in, sizeof(in), "%" PRId64, wait);
-    log_write(LOG_WARN, "retry", "route", row->route, "id", id, "request_id", w->request_id, "attempt",
-              attempt, "retry_in_ms", in, "reason", reason, NULL);
+    log_write(LOG_WARN, "retry", "route", row->route, LOG_INT("id", row->id), "request_id", w->request_id,
+              LOG_INT("attempt", failed), LOG_INT("retry_in_ms", wait), "reason", reason, NULL);
 }
 
 /* Our own pacing held the request back (Close was not asked): the row goes
@@ -235,10 +221,8 @@ static void settle_paced(worker *w, const queue_row *row, double wait_s, int boo
     settle_store(w, SETTLE_AS_RETRY, row->id, now_ms() + wait, why);
     rate_limit_note_deferral(w->d->rl, row->id, booked);
 
-    char id[24], in[24];
-    snprintf(id, sizeof(id), "%" PRId64, row->id);
-    snprintf(in, sizeof(in), "%" PRId64, wait);
-    log_write(LOG_DEBUG, "paced", "route", row->route, "id", id, "retry_in_ms", in, "reason", why, NULL);
+    log_write(LOG_DEBUG, "paced", "route", row->route, LOG_INT("id", row->id), LOG_INT("retry_in_ms", wait),
+              "reason", why, NULL);
 }
 
 /* ---- one row ---- */

@@ -129,6 +129,22 @@ static void gen_field(yajl_gen g, const char *value)
     free(clean);
 }
 
+/* One key/value pair; the key's tag (log.h's LOG_INT, LOG_BOOL) says which
+ * type the value was passed as. */
+static void gen_typed_field(yajl_gen g, const char *key, va_list *ap)
+{
+    if (key[0] == '\x01') {
+        json_gen_str(g, key + 1);
+        yajl_gen_integer(g, va_arg(*ap, long long));
+    } else if (key[0] == '\x02') {
+        json_gen_str(g, key + 1);
+        yajl_gen_bool(g, va_arg(*ap, int));
+    } else {
+        json_gen_str(g, key);
+        gen_field(g, va_arg(*ap, const char *));
+    }
+}
+
 /* 1 when this warning may be written now; *suppressed is then the count of
  * its lines dropped in the last second it flooded (0 usually). */
 static int flood_allows(const char *msg, time_t now, long *suppressed)
@@ -182,10 +198,8 @@ void log_write(log_level level, const char *msg, ...)
     gen_field(g, msg);
     va_list ap;
     va_start(ap, msg);
-    for (const char *key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *)) {
-        json_gen_str(g, key);
-        gen_field(g, va_arg(ap, const char *));
-    }
+    for (const char *key = va_arg(ap, const char *); key != NULL; key = va_arg(ap, const char *))
+        gen_typed_field(g, key, &ap);
     va_end(ap);
     if (suppressed > 0)
         json_gen_kv_int(g, "suppressed", suppressed);

@@ -26,6 +26,13 @@ void log_forget_secret(const char *secret);
 /* Writes one line: msg then key/value string pairs, terminated by a NULL key.
  * A NULL value is written as JSON null. Example:
  *     log_write(LOG_INFO, "queued", "route", "zoom", "id", "42", NULL); */
-void log_write(log_level level, const char *msg, ...);
+/* Fields after msg are key/value pairs ending with NULL. A value is a string
+ * (NULL writes null) unless its key is wrapped in a typed helper, which keeps
+ * the value's JSON type:
+ *     log_write(LOG_INFO, "queued", "route", name, LOG_INT("id", id), LOG_BOOL("dry_run", dry), NULL);
+ * LOG_INT takes any integer (converted to long long), LOG_BOOL an int. */
+#define LOG_INT(key, value) "\x01" key, (long long)(value)
+#define LOG_BOOL(key, value) "\x02" key, (int)(value)
+void log_write(log_level level, const char *msg, ...) __attribute__((sentinel));
 
 #endif

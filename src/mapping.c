@@ -70,15 +70,29 @@ static int load_event(mapping_rule *r, yajl_val v, const rule_ctx *c, const char
     return load_nonempty_string(&r->event, v, c, key);
 }
 
+/* Close's ids carry their kind as a prefix; a value without it is a typo or
+ * a paste from the wrong field, and Close would answer every PUT 400. */
+#define CLOSE_OUTCOME_PREFIX "outcome_"
+#define CLOSE_ACTIVITY_PREFIX "acti_"
+
 static int load_outcome_id(mapping_rule *r, yajl_val v, const rule_ctx *c, const char *key)
 {
+    if (YAJL_IS_STRING(v) && v->u.string[0] != '\0' &&
+        strncmp(v->u.string, CLOSE_OUTCOME_PREFIX, strlen(CLOSE_OUTCOME_PREFIX)) != 0)
+        return rule_fail(c, key, NULL, "must be a Close outcome id (\"" CLOSE_OUTCOME_PREFIX "…\")");
     return load_nonempty_string(&r->outcome_id, v, c, key);
 }
 
+/* A literal (no "{{") activity id must look like one; a template's value is
+ * checked when it is rendered. */
 static int load_activity_id(mapping_rule *r, yajl_val v, const rule_ctx *c, const char *key)
 {
     if (YAJL_IS_STRING(v) && v->u.string[0] == '\0')
         return rule_fail(c, key, NULL, "must be a non-empty template string");
+    if (YAJL_IS_STRING(v) && strstr(v->u.string, "{{") == NULL &&
+        strncmp(v->u.string, CLOSE_ACTIVITY_PREFIX, strlen(CLOSE_ACTIVITY_PREFIX)) != 0)
+        return rule_fail(c, key, NULL,
+                         "must be a Close activity id (\"" CLOSE_ACTIVITY_PREFIX "…\") or a template");
     return load_template(&r->activity_id_template, v, c, key);
 }
 

@@ -255,15 +255,12 @@ long queue_recover_inflight(queue *q)
         }
     }
     pthread_mutex_unlock(&q->store_lock);
-    char rows[24];
-    snprintf(rows, sizeof(rows), "%ld", n);
     if (n > 0)
-        log_write(LOG_INFO, "queue: rows left inflight are pending again", "path", q->path, "rows", rows,
-                  NULL);
-    snprintf(rows, sizeof(rows), "%ld", dead);
+        log_write(LOG_INFO, "queue: rows left inflight are pending again", "path", q->path,
+                  LOG_INT("rows", n), NULL);
     if (n >= 0 && dead > 0)
         log_write(LOG_ERROR, "queue: rows inflight at every recent start were dead-lettered as poisoned",
-                  "path", q->path, "rows", rows, NULL);
+                  "path", q->path, LOG_INT("rows", dead), NULL);
     if (n < 0)
         log_write(LOG_ERROR, "queue: cannot recover inflight rows", "path", q->path, NULL);
     return n;

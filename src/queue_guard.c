@@ -43,14 +43,12 @@ static int disk_low(queue *q)
     long long free_bytes = store_free_bytes(q);
     int low = free_bytes >= 0 && free_bytes < QUEUE_DISK_RESERVE_BYTES;
     if (low != q->disk_low) {
-        char text[24];
-        snprintf(text, sizeof(text), "%lld", free_bytes);
         if (low)
             log_write(LOG_ERROR, "queue: disk almost full; refusing new webhooks, delivery goes on", "path",
-                      q->path, "free_bytes", text, NULL);
+                      q->path, LOG_INT("free_bytes", free_bytes), NULL);
         else
             log_write(LOG_INFO, "queue: disk space is back; accepting webhooks again", "path", q->path,
-                      "free_bytes", text, NULL);
+                      LOG_INT("free_bytes", free_bytes), NULL);
         q->disk_low = low;
     }
     return low;

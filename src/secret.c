@@ -6,9 +6,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* API keys, tokens and HMAC keys are tens of bytes; anything near this size is
  * the wrong file, not a secret. */
@@ -19,9 +22,22 @@
  * after them, or NULL with errno set (EFBIG when over max). */
 char *secret_read_file(const char *path, size_t max, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+     * writer forever (check-config hung on one). Only regular files are read. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = SECRET_NOT_REGULAR;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        close(fd);
+        return NULL;
+    }
     char *buf = malloc(max + 2);
     size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
     int e = buf == NULL ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : n > max ? EFBIG : 0;
@@ -72,6 +88,8 @@ static char *resolve_file(const char *path, int *absent, char *err, size_t errle
         *absent = errno == ENOENT || errno == ENOTDIR;
         if (*absent)
             snprintf(err, errlen, "file %s does not exist", path);
+        else if (errno == SECRET_NOT_REGULAR)
+            snprintf(err, errlen, "file %s is not a regular file (a FIFO, device or directory)", path);
         else
             snprintf(err, errlen, "file %s cannot be read: %s", path, strerror(errno));
         return NULL;

@@ -185,14 +185,14 @@ static void answer_committed(pending_webhook *p)
     char id[32];
     if (first_queued != NULL) {
         snprintf(id, sizeof(id), "%lld", (long long)first_queued->id);
-        log_write(LOG_INFO, "queued", "route", first_queued->route, "id", id, "request_id",
-                  answer_request_id(req).base, NULL);
+        log_write(LOG_INFO, "queued", "route", first_queued->route, LOG_INT("id", first_queued->id),
+                  "request_id", answer_request_id(req).base, NULL);
         metrics_inc("closehook_webhooks_total", METRIC_LABELS(first_queued->route, "queued"));
         answer_status(req, 202, "Accepted", "queued", "id", id);
     } else {
         snprintf(id, sizeof(id), "%lld", (long long)first_duplicate->id);
-        log_write(LOG_INFO, "duplicate", "route", first_duplicate->route, "id", id, "request_id",
-                  answer_request_id(req).base, NULL);
+        log_write(LOG_INFO, "duplicate", "route", first_duplicate->route, LOG_INT("id", first_duplicate->id),
+                  "request_id", answer_request_id(req).base, NULL);
         metrics_inc("closehook_webhooks_total", METRIC_LABELS(first_duplicate->route, "duplicate"));
         answer_status(req, 200, "OK", "duplicate", "id", id);
     }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -316,7 +317,7 @@ Test(config, inline_secret_is_refused_and_not_echoed)
     expect_failure(
         "{\"credentials\": {\"close\": {\"api_key\": \"api_INLINE_KEY_123456\"}},"
         " \"routes\": [{\"name\": \"zoom\", \"source\": \"zoom\", \"secret\": \"zm_INLINE_SECRET_987\","
-        " \"credential\": \"close\", \"rules\": [{\"event\": \"*\", \"outcome_id\": \"o\"}]}]}",
+        " \"credential\": \"close\", \"rules\": [{\"event\": \"*\", \"outcome_id\": \"outcome_o\"}]}]}",
         err);
     assert_has(err,
                ": routes[0].secret: must be a reference \"env:NAME\" or \"file:/path\" (inline secrets are "
@@ -332,7 +333,7 @@ Test(config, unset_env_secret_fails_a_route)
     char err[ERR_LEN];
     expect_failure("{" CREDENTIALS ", \"routes\": [{\"name\": \"zoom\", \"source\": \"zoom\","
                    " \"secret\": \"env:CFGTEST_UNSET_SECRET\", \"credential\": \"close\","
-                   " \"rules\": [{\"event\": \"*\", \"outcome_id\": \"o\"}]}]}",
+                   " \"rules\": [{\"event\": \"*\", \"outcome_id\": \"outcome_o\"}]}]}",
                    err);
     assert_has(err, ": routes[0].secret: environment variable CFGTEST_UNSET_SECRET is not set");
     /* The source is not built without its secret, so no second error about it. */
@@ -444,7 +445,7 @@ Test(config, file_secret_in_a_route)
     snprintf(text, sizeof(text),
              "{" CREDENTIALS
              ", \"routes\": [{\"name\": \"g\", \"source\": \"generic\", \"secret\": \"file:%s\","
-             " \"credential\": \"close\", \"rules\": [{\"event\": \"*\", \"outcome_id\": \"o\"}]}]}",
+             " \"credential\": \"close\", \"rules\": [{\"event\": \"*\", \"outcome_id\": \"outcome_o\"}]}]}",
              secret.path);
     char err[ERR_LEN];
     temp_file f;
@@ -664,4 +665,28 @@ Test(config, print_shows_oauth_references_never_tokens)
     cr_assert_str_eq(json_scalar(json_get(root, "routes.0.dry_run")), "false");
     yajl_tree_free(root);
     config_free(cfg);
+}
+
+/* A FIFO as a file: secret used to hang check-config in open(2), waiting for
+ * a writer that never comes. */
+Test(config, file_secret_that_is_a_fifo_is_refused_at_once, .timeout = 10)
+{
+    set_secrets();
+    char fifo[] = "/tmp/closehook_fifo_XXXXXX";
+    cr_assert_not_null(mkdtemp(fifo));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/secret", fifo);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{" CREDENTIALS
+             ", \"routes\": [{\"name\": \"g\", \"source\": \"generic\", \"secret\": \"file:%s\","
+             " \"credential\": \"close\", \"rules\": [{\"event\": \"*\", \"outcome_id\": \"outcome_o\"}]}]}",
+             path);
+    char err[ERR_LEN];
+    expect_failure(text, err);
+    assert_has(err, "routes[0].secret: file ");
+    assert_has(err, "is not a regular file");
+    unlink(path);
+    rmdir(fifo);
 }

@@ -68,3 +68,25 @@ Test(log, a_flood_of_one_warning_is_cut_and_counted)
     cr_expect_eq(errors, 1);
     free(text);
 }
+
+static void typed(void)
+{
+    log_write(LOG_INFO, "typed", "route", "zoom", LOG_INT("id", 42), LOG_INT("big", 9007199254740993LL),
+              LOG_BOOL("dry_run", 0), "none", NULL, NULL);
+}
+
+Test(log, typed_fields_keep_their_json_type)
+{
+    char *text = capture(typed);
+    char err[128];
+    yajl_val v = json_parse(text, strlen(text), err, sizeof(err));
+    cr_assert_not_null(v, "%s: %s", text, err);
+    cr_expect(YAJL_IS_STRING(json_member(v, "route")));
+    cr_expect(YAJL_IS_INTEGER(json_member(v, "id")) && YAJL_GET_INTEGER(json_member(v, "id")) == 42, "%s",
+              text);
+    cr_expect(YAJL_GET_INTEGER(json_member(v, "big")) == 9007199254740993LL, "%s", text);
+    cr_expect(YAJL_IS_FALSE(json_member(v, "dry_run")), "%s", text);
+    cr_expect(YAJL_IS_NULL(json_member(v, "none")), "%s", text);
+    yajl_tree_free(v);
+    free(text);
+}

@@ -111,20 +111,22 @@ Test(mapping, bad_rules_name_index_and_key)
 {
     load_fails("{}", WHERE ": must be an array of rules");
     load_fails("[5]", WHERE "[0]: must be an object");
-    load_fails("[{\"outcome_id\":\"o\"}]", WHERE "[0].event: required");
-    load_fails("[{\"event\":\"\",\"outcome_id\":\"o\"}]", WHERE "[0].event: must be a non-empty string");
-    load_fails("[{\"event\":3,\"outcome_id\":\"o\"}]", WHERE "[0].event: must be a non-empty string");
+    load_fails("[{\"outcome_id\":\"outcome_o\"}]", WHERE "[0].event: required");
+    load_fails("[{\"event\":\"\",\"outcome_id\":\"outcome_o\"}]",
+               WHERE "[0].event: must be a non-empty string");
+    load_fails("[{\"event\":3,\"outcome_id\":\"outcome_o\"}]", WHERE "[0].event: must be a non-empty string");
     load_fails("[{\"event\":\"e\"}]",
                WHERE "[0]: sets nothing: give at least one of outcome_id, note, fields");
     load_fails("[{\"event\":\"e\",\"outcome_id\":\"\"}]", WHERE "[0].outcome_id: must be a non-empty string");
-    load_fails("[{\"event\":\"e\",\"outcome_id\":\"o\",\"notes\":\"x\"}]", WHERE "[0].notes: unknown key");
-    load_fails("[{\"event\":\"e\",\"outcome_id\":\"o\",\"outcome_id\":\"p\"}]",
+    load_fails("[{\"event\":\"e\",\"outcome_id\":\"outcome_o\",\"notes\":\"x\"}]",
+               WHERE "[0].notes: unknown key");
+    load_fails("[{\"event\":\"e\",\"outcome_id\":\"outcome_o\",\"outcome_id\":\"outcome_p\"}]",
                WHERE "[0].outcome_id: given more than once");
 }
 
 Test(mapping, bad_rule_index_is_reported)
 {
-    load_fails("[{\"event\":\"a\",\"outcome_id\":\"o\"},{\"event\":\"b\",\"note\":\"n\"},"
+    load_fails("[{\"event\":\"a\",\"outcome_id\":\"outcome_o\"},{\"event\":\"b\",\"note\":\"n\"},"
                "{\"event\":\"c\",\"note\":\"n\",\"note_mode\":\"merge\"}]",
                WHERE "[2].note_mode: must be \"replace\" or \"append\"");
     load_fails("[{\"event\":\"c\",\"note\":\"n\",\"note_mode\":1}]",
@@ -133,13 +135,14 @@ Test(mapping, bad_rule_index_is_reported)
 
 Test(mapping, bad_when)
 {
-    load_fails("[{\"event\":\"e\",\"outcome_id\":\"o\",\"when\":[\"a\"]}]",
+    load_fails("[{\"event\":\"e\",\"outcome_id\":\"outcome_o\",\"when\":[\"a\"]}]",
                WHERE "[0].when: must be an object of \"path\": value");
-    load_fails("[{\"event\":\"e\",\"outcome_id\":\"o\",\"when\":{\"ok\":\"1\",\"payload.x\":{\"y\":1}}}]",
+    load_fails(
+        "[{\"event\":\"e\",\"outcome_id\":\"outcome_o\",\"when\":{\"ok\":\"1\",\"payload.x\":{\"y\":1}}}]",
+        WHERE "[0].when.payload.x: must be a string, number or boolean");
+    load_fails("[{\"event\":\"e\",\"outcome_id\":\"outcome_o\",\"when\":{\"payload.x\":null}}]",
                WHERE "[0].when.payload.x: must be a string, number or boolean");
-    load_fails("[{\"event\":\"e\",\"outcome_id\":\"o\",\"when\":{\"payload.x\":null}}]",
-               WHERE "[0].when.payload.x: must be a string, number or boolean");
-    load_fails("[{\"event\":\"e\",\"outcome_id\":\"o\",\"when\":{\"\":\"1\"}}]",
+    load_fails("[{\"event\":\"e\",\"outcome_id\":\"outcome_o\",\"when\":{\"\":\"1\"}}]",
                WHERE "[0].when: has an empty path");
 }
 
@@ -147,15 +150,15 @@ Test(mapping, bad_templates)
 {
     load_fails("[{\"event\":\"e\",\"note\":\"ab{{x\"}]", WHERE "[0].note: unclosed tag at offset 2");
     load_fails("[{\"event\":\"e\",\"note\":7}]", WHERE "[0].note: must be a template string");
-    load_fails("[{\"event\":\"e\",\"outcome_id\":\"o\",\"activity_id\":\"{{#a}}\"}]",
+    load_fails("[{\"event\":\"e\",\"outcome_id\":\"outcome_o\",\"activity_id\":\"{{#a}}\"}]",
                WHERE "[0].activity_id: section {{#a}} at offset 0 is never closed");
-    load_fails("[{\"event\":\"e\",\"outcome_id\":\"o\",\"activity_id\":\"\"}]",
+    load_fails("[{\"event\":\"e\",\"outcome_id\":\"outcome_o\",\"activity_id\":\"\"}]",
                WHERE "[0].activity_id: must be a non-empty template string");
 }
 
 Test(mapping, bad_fields)
 {
-    load_fails("[{\"event\":\"e\",\"fields\":{\"status\":\"x\",\"outcome_id\":\"o\"}}]",
+    load_fails("[{\"event\":\"e\",\"fields\":{\"status\":\"x\",\"outcome_id\":\"outcome_o\"}}]",
                WHERE "[0].fields.outcome_id: set it with the rule's own key, not in fields");
     load_fails("[{\"event\":\"e\",\"fields\":{\"user_note_html\":\"x\"}}]",
                WHERE "[0].fields.user_note_html: set it with the rule's own key, not in fields");
@@ -166,10 +169,10 @@ Test(mapping, bad_fields)
 Test(mapping, first_match_wins)
 {
     mapping_rules rules;
-    load_ok("[{\"event\":\"meeting.ended\",\"outcome_id\":\"o0\"},"
-            " {\"event\":\"meeting.summary_completed\",\"outcome_id\":\"o1\"},"
-            " {\"event\":\"meeting.summary_completed\",\"outcome_id\":\"o2\"},"
-            " {\"event\":\"*\",\"outcome_id\":\"o3\"}]",
+    load_ok("[{\"event\":\"meeting.ended\",\"outcome_id\":\"outcome_o0\"},"
+            " {\"event\":\"meeting.summary_completed\",\"outcome_id\":\"outcome_o1\"},"
+            " {\"event\":\"meeting.summary_completed\",\"outcome_id\":\"outcome_o2\"},"
+            " {\"event\":\"*\",\"outcome_id\":\"outcome_o3\"}]",
             &rules);
     yajl_val tree = parse_sample("zoom/summary_completed.json");
     meeting_event ev;
@@ -186,13 +189,15 @@ Test(mapping, first_match_wins)
 Test(mapping, when_conditions)
 {
     mapping_rules rules;
-    load_ok("[{\"event\":\"*\",\"when\":{\"payload.object.meeting_id\":85746392012},\"outcome_id\":\"near\"},"
-            " {\"event\":\"*\",\"when\":{\"payload.object.no_such\":\"x\"},\"outcome_id\":\"missing\"},"
-            " {\"event\":\"*\",\"when\":{\"payload.object.meeting_id\":85746392011,"
-            "                          "
-            "\"payload.object.summary_details.1.label\":\"Security\"},\"outcome_id\":\"hit\"},"
-            " {\"event\":\"*\",\"outcome_id\":\"fallback\"}]",
-            &rules);
+    load_ok(
+        "[{\"event\":\"*\",\"when\":{\"payload.object.meeting_id\":85746392012},\"outcome_id\":\"outcome_"
+        "near\"},"
+        " {\"event\":\"*\",\"when\":{\"payload.object.no_such\":\"x\"},\"outcome_id\":\"outcome_missing\"},"
+        " {\"event\":\"*\",\"when\":{\"payload.object.meeting_id\":85746392011,"
+        "                          "
+        "\"payload.object.summary_details.1.label\":\"Security\"},\"outcome_id\":\"outcome_hit\"},"
+        " {\"event\":\"*\",\"outcome_id\":\"outcome_fallback\"}]",
+        &rules);
     yajl_val tree = parse_sample("zoom/summary_completed.json");
     meeting_event ev;
     zoom_event(&ev, tree);
@@ -208,7 +213,7 @@ Test(mapping, number_condition_matches_as_text)
     mapping_rules rules;
     load_ok(
         "[{\"event\":\"meeting.summary_completed\",\"when\":{\"payload.object.meeting_id\":\"85746392011\"},"
-        "  \"outcome_id\":\"o\"}]",
+        "  \"outcome_id\":\"outcome_o\"}]",
         &rules);
     yajl_val tree = parse_sample("zoom/summary_completed.json");
     meeting_event ev;
@@ -222,8 +227,9 @@ Test(mapping, number_condition_matches_as_text)
 Test(mapping, no_match)
 {
     mapping_rules rules;
-    load_ok("[{\"event\":\"meeting.ended\",\"outcome_id\":\"o\"},"
-            " {\"event\":\"*\",\"when\":{\"event\":\"meeting.summary_completedX\"},\"outcome_id\":\"p\"}]",
+    load_ok("[{\"event\":\"meeting.ended\",\"outcome_id\":\"outcome_o\"},"
+            " {\"event\":\"*\",\"when\":{\"event\":\"meeting.summary_completedX\"},\"outcome_id\":\"outcome_"
+            "p\"}]",
             &rules);
     yajl_val tree = parse_sample("zoom/summary_completed.json");
     meeting_event ev;
@@ -276,7 +282,7 @@ Test(mapping, build_zoom_summary_note)
 Test(mapping, build_merges_fields)
 {
     mapping_rules rules;
-    load_ok("[{\"event\":\"*\",\"outcome_id\":\"o\"},"
+    load_ok("[{\"event\":\"*\",\"outcome_id\":\"outcome_o\"},"
             " {\"event\":\"*\",\"fields\":{\"status\":\"completed\",\"custom.cf_x\":[1,\"a\"],\"n\":2.50}}]",
             &rules);
     yajl_val tree = parse_sample("zoom/summary_completed.json");
@@ -297,12 +303,13 @@ Test(mapping, build_merges_fields)
 Test(mapping, activity_id_sources)
 {
     mapping_rules rules;
-    load_ok("[{\"event\":\"call_outcome\",\"activity_id\":\"{{close.activity_id}}\",\"outcome_id\":\"o\","
-            "  \"note\":\"{{notes}}\",\"fields\":{\"status\":\"{{outcome}}\"}},"
-            " {\"event\":\"*\",\"outcome_id\":\"o\"},"
-            " {\"event\":\"*\",\"activity_id\":\"{{close.nothing}}\",\"outcome_id\":\"o\"},"
-            " {\"event\":\"*\",\"activity_id\":\"{{notes}}\",\"outcome_id\":\"o\"}]",
-            &rules);
+    load_ok(
+        "[{\"event\":\"call_outcome\",\"activity_id\":\"{{close.activity_id}}\",\"outcome_id\":\"outcome_o\","
+        "  \"note\":\"{{notes}}\",\"fields\":{\"status\":\"{{outcome}}\"}},"
+        " {\"event\":\"*\",\"outcome_id\":\"outcome_o\"},"
+        " {\"event\":\"*\",\"activity_id\":\"{{close.nothing}}\",\"outcome_id\":\"outcome_o\"},"
+        " {\"event\":\"*\",\"activity_id\":\"{{notes}}\",\"outcome_id\":\"outcome_o\"}]",
+        &rules);
     yajl_val tree = parse_sample("generic/outcome.json");
     meeting_event ev = {.sender = "generic",
                         .event_type = strdup("call_outcome"),
@@ -315,7 +322,7 @@ Test(mapping, activity_id_sources)
     cr_expect_str_eq(u.activity_id, "acti_3fQnXbWcOyvHk6Zz0o0iA4J8nmRZb1yJYKZLBCLG9pb",
                      "the rule's template wins");
     cr_expect_str_eq(u.body_json,
-                     "{\"outcome_id\":\"o\",\"user_note_html\":\"Prospect did not join. Sent "
+                     "{\"outcome_id\":\"outcome_o\",\"user_note_html\":\"Prospect did not join. Sent "
                      "reschedule link &lt;2 min&gt; after start.\",\"status\":\"{{outcome}}\"}",
                      "fields are literal, not templates");
     update_clear(&u);
@@ -343,5 +350,18 @@ Test(mapping, activity_id_sources)
     cr_expect_eq(mapping_build(&rules, 9, &ev, &u, err, sizeof(err)), -1);
     meeting_event_clear(&ev);
     yajl_tree_free(tree);
+    mapping_free(&rules);
+}
+
+Test(mapping, close_ids_must_carry_their_kind)
+{
+    load_fails("[{\"event\":\"e\",\"outcome_id\":\"stat_held\"}]",
+               WHERE "[0].outcome_id: must be a Close outcome id (\"outcome_…\")");
+    load_fails("[{\"event\":\"e\",\"activity_id\":\"meeting_123\",\"note\":\"n\"}]",
+               WHERE "[0].activity_id: must be a Close activity id (\"acti_…\") or a template");
+    mapping_rules rules;
+    load_ok("[{\"event\":\"e\",\"activity_id\":\"acti_1\",\"outcome_id\":\"outcome_x\"},"
+            " {\"event\":\"f\",\"activity_id\":\"{{close.id}}\",\"note\":\"n\"}]",
+            &rules);
     mapping_free(&rules);
 }
