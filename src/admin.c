@@ -23,6 +23,7 @@
 #include "json.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "signature.h"
 
 #define ADMIN_PREFIX "/admin/dlq"
@@ -385,6 +386,25 @@ static void dispatch(admin *a, h2o_req_t *req, const char *rest, size_t len)
     }
 }
 
+/* GET /metrics: operator-only, so it lives here behind the token and never
+ * on the public listener, where h2o's path normalisation (/%6detrics,
+ * /hooks/../metrics) would defeat any load-balancer rule meant to hide it. */
+static void answer_metrics(h2o_req_t *req)
+{
+    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) &&
+        !h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        answer_method_not_allowed(req, "GET, HEAD");
+        return;
+    }
+    size_t len = 0;
+    char *text = metrics_render(&len);
+    if (text == NULL)
+        answer_unavailable(req, "out of memory");
+    else
+        answer_body(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text, len);
+    free(text);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     admin *a = ((admin_handler *)self)->admin;
@@ -398,8 +418,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     h2o_iovec_t path = req->path_normalized;
     size_t prefix = sizeof(ADMIN_PREFIX) - 1;
-    if (path.len >= prefix && memcmp(path.base, ADMIN_PREFIX, prefix) == 0 &&
-        (path.len == prefix || path.base[prefix] == '/'))
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics")))
+        answer_metrics(req);
+    else if (path.len >= prefix && memcmp(path.base, ADMIN_PREFIX, prefix) == 0 &&
+             (path.len == prefix || path.base[prefix] == '/'))
         dispatch(a, req, path.base + prefix, path.len - prefix);
     else
         answer_error(req, 404, "Not Found", "not_found", NULL);

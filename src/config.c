@@ -480,6 +480,12 @@ static yajl_val parse_config_file(loader *ld)
         loader_fail(ld, NULL, NULL, "top level must be a JSON object");
         yajl_tree_free(root);
         root = NULL;
+    } else if (json_find_duplicate_key(root, why, sizeof(why))) {
+        /* yajl keeps both and every reader takes the first: the operator's
+         * later (usually intended) value would be ignored without a word. */
+        loader_fail(ld, why, NULL, "given more than once");
+        yajl_tree_free(root);
+        root = NULL;
     }
     return root;
 }

@@ -303,3 +303,56 @@ char *json_gen_take(yajl_gen g, size_t *len)
     yajl_gen_clear(g);
     return out;
 }
+
+/* One open container of json_find_duplicate_key's walk. */
+typedef struct dup_frame {
+    yajl_val v;
+    size_t next;    /* the next member or element to visit */
+    size_t pathlen; /* where this container's own path ends in the text */
+} dup_frame;
+
+/* Appends ".key" or "[i]" for member i of frame f to path (truncated safely). */
+static size_t dup_path_step(char *path, size_t cap, size_t at, const dup_frame *f, size_t i)
+{
+    int n;
+    if (YAJL_IS_OBJECT(f->v))
+        n = snprintf(path + at, cap - at, "%s%s", at > 0 ? "." : "", f->v->u.object.keys[i]);
+    else
+        n = snprintf(path + at, cap - at, "[%zu]", i);
+    size_t end = at + (n > 0 ? (size_t)n : 0);
+    return end < cap ? end : cap - 1;
+}
+
+static int object_repeats_key(yajl_val obj, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (strcmp(obj->u.object.keys[j], obj->u.object.keys[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int json_find_duplicate_key(yajl_val root, char *path, size_t cap)
+{
+    dup_frame stack[JSON_MAX_DEPTH + 1];
+    size_t depth = 0;
+    path[0] = '\0';
+    if (YAJL_IS_OBJECT(root) || YAJL_IS_ARRAY(root))
+        stack[depth++] = (dup_frame){root, 0, 0};
+    while (depth > 0) {
+        dup_frame *f = &stack[depth - 1];
+        size_t len = YAJL_IS_OBJECT(f->v) ? f->v->u.object.len : f->v->u.array.len;
+        if (f->next >= len) {
+            depth--;
+            continue;
+        }
+        size_t i = f->next++;
+        size_t end = dup_path_step(path, cap, f->pathlen, f, i);
+        if (YAJL_IS_OBJECT(f->v) && object_repeats_key(f->v, i))
+            return 1;
+        yajl_val child = YAJL_IS_OBJECT(f->v) ? f->v->u.object.values[i] : f->v->u.array.values[i];
+        if ((YAJL_IS_OBJECT(child) || YAJL_IS_ARRAY(child)) && depth < JSON_MAX_DEPTH + 1)
+            stack[depth++] = (dup_frame){child, 0, end};
+    }
+    path[0] = '\0';
+    return 0;
+}

@@ -25,6 +25,11 @@
  * yajl_tree_free. */
 yajl_val json_parse(const char *buf, size_t len, char *err, size_t errlen);
 
+/* 1 when some object in the tree gives one key twice (yajl keeps both, and
+ * readers see only the first): path then names it ("routes[1].secret"); 0
+ * when every key is unique. Walks without recursion. */
+int json_find_duplicate_key(yajl_val root, char *path, size_t cap);
+
 /* The value at a dotted path, or NULL when any segment is missing. */
 yajl_val json_get(yajl_val root, const char *path);
 

@@ -454,18 +454,6 @@ static int on_req(h2o_handler_t *handler, h2o_req_t *req)
         }
         return 0;
     }
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/metrics"))) {
-        size_t len = 0;
-        char *text = is_get ? metrics_render(&len) : NULL;
-        if (!is_get)
-            answer_method_not_allowed(req, "GET, HEAD");
-        else if (text == NULL)
-            answer_unavailable(req, "out of memory");
-        else
-            answer_body(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", text, len);
-        free(text);
-        return 0;
-    }
     size_t prefix = sizeof(HOOKS_PREFIX) - 1;
     if (path.len > prefix && memcmp(path.base, HOOKS_PREFIX, prefix) == 0) {
         const route *rt =

@@ -39,6 +39,8 @@ SAMPLES = os.path.join(HERE, "..", "samples")
 CLOSE_API_KEY = "api_e2eKey0123456789abcdef"
 ZOOM_SECRET = "zoom-e2e-secret-token-42"
 GENERIC_SECRET = "generic-e2e-hmac-key-77"
+# The admin listener's bearer token: /metrics and /admin/* live there only.
+METRICS_TOKEN = "metrics-e2e-admin-token-0123456789"
 
 SAMPLE_ACTIVITY_ID = "acti_3fQnXbWcOyvHk6Zz0o0iA4J8nmRZb1yJYKZLBCLG9pb"
 MEETING_PATH = f"/api/v1/activity/meeting/{SAMPLE_ACTIVITY_ID}/"
@@ -302,6 +304,12 @@ def basic_auth(key):
     return "Basic " + base64.b64encode((key + ":").encode()).decode()
 
 
+def scrape(daemon, method="GET", body=None):
+    """/metrics from the daemon's admin listener (start_daemon(admin=True))."""
+    return request(daemon.admin_port, method, "/metrics", body=body,
+                   headers={"Authorization": "Bearer " + METRICS_TOKEN})
+
+
 def wait_until(predicate, timeout=DELIVERY_TIMEOUT_S, interval=0.05):
     """Polls predicate until truthy; returns its last value."""
     deadline = time.monotonic() + timeout
@@ -358,12 +366,21 @@ class E2ETestCase(unittest.TestCase):
         url = close_url or self.fake.url
         return lambda port: write_config(self.tmp, port, url, **kw)
 
-    def start_daemon(self, api_key=True, env=None, close_url=None, preexec=None, **config):
-        """Starts closehook on a fresh port with this test's config."""
+    def start_daemon(self, api_key=True, env=None, close_url=None, preexec=None, admin=False, **config):
+        """Starts closehook on a fresh port with this test's config. admin=True
+        adds the admin listener (where /metrics is served) on d.admin_port."""
         if not os.access(BINARY, os.X_OK):
             self.fail(f"no closehook binary at {BINARY} (pass --binary)")
+        admin_port = None
+        if admin:
+            admin_port = free_port()
+            extra = dict(config.pop("extra", None) or {})
+            extra["admin"] = {"listen": {"host": "127.0.0.1", "port": admin_port}, "token": "env:METRICS_TOKEN"}
+            config["extra"] = extra
+            env = dict(env or {}, METRICS_TOKEN=METRICS_TOKEN)
         d = Daemon(BINARY, self.config_writer(close_url, **config), daemon_env(api_key, env),
                    os.path.join(self.tmp, f"daemon{len(self.daemons)}.log"), preexec=preexec)
+        d.admin_port = admin_port
         self.daemons.append(d)
         return d.start()
 

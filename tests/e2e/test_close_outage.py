@@ -38,7 +38,7 @@ class CloseOutage(E2ETestCase):
         meeting = harness.sample_meeting()
         for m in range(MEETINGS):
             self.fake.add_meeting(dict(meeting, id=activity_id(m)))
-        d = self.start_daemon(routes=ROUTES, delivery=DELIVERY)
+        d = self.start_daemon(routes=ROUTES, delivery=DELIVERY, admin=True)
 
         self.fake.go_down()
         start = time.monotonic()
@@ -78,7 +78,7 @@ class CloseOutage(E2ETestCase):
     @staticmethod
     def deliveries(d):
         """closehook_deliveries_total for this route: {(outcome, status): count}."""
-        status, _, body = request(d.port, "GET", "/metrics")
+        status, _, body = harness.scrape(d)
         assert status == 200, status
         return {(o, s): float(v) for o, s, v in DELIVERIES.findall(body.decode())}
 

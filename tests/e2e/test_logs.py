@@ -212,7 +212,7 @@ class FullRun(LogCase):
         # operators' requests: health, readiness, metrics, the admin API
         self.call(d.port, "GET", "/healthz?probe=lb", want=200)
         self.call(d.port, "GET", "/readyz", want=200)
-        self.call(d.port, "GET", "/metrics", want=200)
+        self.call(self.admin_port, "GET", "/metrics", headers={"Authorization": "Bearer " + ADMIN_TOKEN}, want=200)
         self.call(self.admin_port, "GET", "/admin/dlq", headers={"Authorization": "Bearer wrong-admin"},
                   want=401)
         _, _, dlq = self.call(self.admin_port, "GET", "/admin/dlq",

@@ -107,7 +107,7 @@ class ExpositionChecker(unittest.TestCase):
 class Metrics(E2ETestCase):
     def scrape(self, d):
         """GET /metrics: 200, the exposition content type, a strict parse."""
-        status, headers, body = request(d.port, "GET", "/metrics")
+        status, headers, body = harness.scrape(d)
         self.assertEqual(status, 200, body[:300])
         try:
             check_content_type(headers.get("content-type"))
@@ -127,8 +127,22 @@ class Metrics(E2ETestCase):
         self.assertTrue(got, f"{family}{suffix}{labels} is {self.value(d, family, suffix, **labels)}, "
                              f"expected {want}")
 
+    def test_metrics_are_never_served_on_the_public_listener(self):
+        """h2o normalises paths, so each spelling reached /metrics on the webhook
+        port and defeated the load balancer's rule; the admin port serves it,
+        and only with the token."""
+        d = self.start_daemon(admin=True)
+        for path in ("/metrics", "/%6detrics", "/./metrics", "/hooks/../metrics", "//metrics",
+                     "/metrics?x=1", "/healthz/../metrics"):
+            with self.subTest(path=path):
+                self.assertJSONAnswer(request(d.port, "GET", path), 404, error="not_found")
+        self.assertEqual(harness.scrape(d)[0], 200)
+        self.assertEqual(request(d.admin_port, "GET", "/metrics")[0], 401)
+        self.assertEqual(request(d.admin_port, "GET", "/%6detrics",
+                                 headers={"Authorization": "Bearer " + harness.METRICS_TOKEN})[0], 200)
+
     def test_exposition_is_strict_after_mixed_traffic(self):
-        d = self.start_daemon()
+        d = self.start_daemon(admin=True)
         self.assertQueued(self.send_generic(d, outcome("evt_mix_1")))
         self.assertQueued(self.send_zoom(d, "zoom/meeting_ended.json"))
         self.assertJSONAnswer(self.send_zoom(d, "zoom/url_validation.json"), 200)
@@ -136,7 +150,7 @@ class Metrics(E2ETestCase):
         self.assertJSONAnswer(self.send_generic(d, outcome("evt_mix_2"), secret="wrong"), 401)
         self.assertEqual(request(d.port, "GET", "/hooks/notetaker")[0], 405)
         self.assertEqual(request(d.port, "GET", "/no/such/path")[0], 404)
-        self.assertEqual(request(d.port, "POST", "/metrics", body=b"x")[0], 405)
+        self.assertEqual(harness.scrape(d, "POST", body=b"x")[0], 405)
         self.wait_successful_puts(2)
         # the queue gauge appears once the writer has refreshed it
         wait_until(lambda: self.scrape(d)["closehook_queue_rows"].samples, timeout=GAUGE_REFRESH_S)
@@ -163,7 +177,7 @@ class Metrics(E2ETestCase):
 
     def test_requests_counter_grows_by_the_webhooks_sent(self):
         n = 5
-        d = self.start_daemon()
+        d = self.start_daemon(admin=True)
         labels = dict(route="notetaker", source="generic", status="202")
         before = self.value(d, "closehook_http_requests_total", **labels)
         for i in range(n):
@@ -177,7 +191,7 @@ class Metrics(E2ETestCase):
         self.assertEqual(self.value(d, "closehook_webhooks_total", route="notetaker", result="duplicate"), 1)
 
     def test_verification_failures_by_route_and_reason(self):
-        d = self.start_daemon()
+        d = self.start_daemon(admin=True)
         fail = "closehook_verification_failures_total"
         self.assertEqual(self.value(d, fail, route="notetaker", reason="mismatch"), 0)
         self.assertJSONAnswer(self.send_generic(d, outcome("evt_bad_1"), secret="not-the-key"), 401)
@@ -201,7 +215,7 @@ class Metrics(E2ETestCase):
 
     def test_deliveries_and_latency_histograms_count_each_delivery(self):
         n = 4
-        d = self.start_daemon()
+        d = self.start_daemon(admin=True)
         for i in range(n):
             self.assertQueued(self.send_generic(d, outcome(f"evt_del_{i}", notes=f"n{i}")))
         self.wait_successful_puts(n)
@@ -217,7 +231,7 @@ class Metrics(E2ETestCase):
         self.assertGreater(puts.value("_sum", kind="put"), 0)
 
     def test_queue_rows_gauge_follows_the_rows(self):
-        d = self.start_daemon()
+        d = self.start_daemon(admin=True)
         gauge = "closehook_queue_rows"
         self.fake.hold_puts()
         self.assertQueued(self.send_generic(d, outcome("evt_q_1")))
@@ -239,7 +253,7 @@ class Metrics(E2ETestCase):
         self.assertEqual(self.value(d, gauge, state="inflight"), 0)
 
     def test_rate_limit_counter_and_pause(self):
-        d = self.start_daemon()
+        d = self.start_daemon(admin=True)
         self.fake.fail_next_puts([429])
         self.assertQueued(self.send_generic(d, outcome("evt_429")))
         self.wait_successful_puts(1)
@@ -255,7 +269,7 @@ class Metrics(E2ETestCase):
             route="notetaker", outcome="done", close_status="200"), 1)
 
     def test_build_info_names_the_running_version(self):
-        d = self.start_daemon()
+        d = self.start_daemon(admin=True)
         out = subprocess.run([harness.BINARY, "version"], capture_output=True, text=True, check=True)
         version = out.stdout.split()[-1]
         info = self.scrape(d)["closehook_build_info"]
@@ -264,10 +278,10 @@ class Metrics(E2ETestCase):
         self.assertEqual(info.samples[0].labels.get("version"), version)
 
     def test_no_secret_in_the_metrics(self):
-        d = self.start_daemon()
+        d = self.start_daemon(admin=True)
         self.assertQueued(self.send_generic(d, outcome("evt_secret")))
         self.wait_successful_puts(1)
-        status, _, body = request(d.port, "GET", "/metrics")
+        status, _, body = harness.scrape(d)
         self.assertEqual(status, 200)
         self.assertNotIn(GENERIC_SECRET.encode(), body)
         self.assertNotIn(harness.CLOSE_API_KEY.encode(), body)

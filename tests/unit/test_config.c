@@ -690,3 +690,23 @@ Test(config, file_secret_that_is_a_fifo_is_refused_at_once, .timeout = 10)
     unlink(path);
     rmdir(fifo);
 }
+
+/* yajl keeps both members and readers take the first, so a second "threads"
+ * (often the operator's intended value) was ignored without a word. */
+Test(config, a_key_given_twice_is_an_error_naming_its_path)
+{
+    set_secrets();
+    char err[ERR_LEN];
+    expect_failure("{" CREDENTIALS ", \"threads\": 1, \"threads\": 4, \"routes\": []}", err);
+    assert_has(err, ": threads: given more than once");
+    expect_failure("{" CREDENTIALS ", \"store\": {\"path\": \"a.db\", \"path\": \"b.db\"}, \"routes\": []}",
+                   err);
+    assert_has(err, ": store.path: given more than once");
+}
+
+Test(config, a_syntax_error_names_line_and_column)
+{
+    char err[ERR_LEN];
+    expect_failure("{\n  \"threads\": 1,\n  \"routes\" []\n}", err);
+    assert_has(err, "invalid JSON at line 3, column");
+}

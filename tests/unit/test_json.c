@@ -108,3 +108,16 @@ Test(json, ordinary_documents_with_comments_parse)
     cr_expect_str_eq(json_scalar(json_get(v, "n")), "-1.5e3");
     yajl_tree_free(v);
 }
+
+Test(json, duplicate_keys_are_found_with_their_path)
+{
+    char err[256] = "", path[128];
+    yajl_val v = parse("{\"a\": [{\"x\": 1}, {\"y\": 1, \"y\": 2}], \"b\": 1}", err, sizeof(err));
+    cr_assert_not_null(v, "%s", err);
+    cr_expect_eq(json_find_duplicate_key(v, path, sizeof(path)), 1);
+    cr_expect_str_eq(path, "a[1].y");
+    yajl_tree_free(v);
+    v = parse("{\"a\": [{\"x\": 1}, {\"y\": 1}], \"b\": {\"a\": 1}}", err, sizeof(err));
+    cr_expect_eq(json_find_duplicate_key(v, path, sizeof(path)), 0);
+    yajl_tree_free(v);
+}
