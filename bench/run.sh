@@ -88,7 +88,9 @@ wait_http() {
   done
 }
 
-scrape() { python3 bench/scrape.py "http://127.0.0.1:$PORT/metrics" "$@"; }
+# /metrics is served on the admin listener only, behind its token.
+export BENCH_ADMIN_TOKEN=bench-admin-token-0123456789
+scrape() { python3 bench/scrape.py "http://127.0.0.1:$ADMIN_PORT/metrics" "$@"; }
 delivered() { scrape sum closehook_deliveries_total route=bench 'outcome=done|dry_run'; }
 
 start_sink() {
@@ -112,6 +114,7 @@ write_config() {
   "close": {"base_url": "http://127.0.0.1:$SINK_PORT", "timeout_ms": 5000},
   "delivery": {"workers": $3, "retry_initial_ms": 1000, "retry_max_ms": 10000, "max_age_s": 3600},
   "log": {"access": false},
+  "admin": {"listen": {"host": "127.0.0.1", "port": $ADMIN_PORT}, "token": "env:BENCH_ADMIN_TOKEN"},
   "credentials": {"close": {"api_key": "env:CLOSE_API_KEY"}},
   "routes": [{
     "name": "bench", "source": "generic", "secret": "env:BENCH_SECRET", "auth": "hmac",
@@ -130,13 +133,16 @@ EOF
 start_daemon() {
   local dir=$1 store=$2 mode=$3 workers=$4
   PORT=$(free_port)
+  ADMIN_PORT=$(free_port)
   write_config "$dir" "$store" "$workers"
   (
     unset CLOSE_API_KEY
+    dry=--dry-run
     if [ "$mode" = sink ]; then
-      export CLOSE_API_KEY=$BENCH_API_KEY
+      dry=
     fi
-    exec "$BIN" serve --config "$dir/closehook.json" </dev/null >"$dir/daemon.log" 2>&1
+    export CLOSE_API_KEY=$BENCH_API_KEY
+    exec "$BIN" serve --config "$dir/closehook.json" $dry </dev/null >"$dir/daemon.log" 2>&1
   ) &
   DAEMON_PID=$!
   PIDS+=("$DAEMON_PID")

@@ -7,6 +7,7 @@ sums of counters over label filters, and one label's breakdown.
 
 A label value may list alternatives: outcome=done|dry_run."""
 
+import os
 import re
 import sys
 import urllib.request
@@ -17,7 +18,8 @@ LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 def samples(url):
-    with urllib.request.urlopen(url, timeout=5) as resp:
+    req = urllib.request.Request(url, headers={"Authorization": "Bearer " + os.environ["BENCH_ADMIN_TOKEN"]})
+    with urllib.request.urlopen(req, timeout=5) as resp:
         text = resp.read().decode("utf-8")
     for line in text.splitlines():
         m = SAMPLE_RE.match(line)
