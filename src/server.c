@@ -423,9 +423,34 @@ static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
     return 0;
 }
 
+/* RFC 9112 3.2.2: a server must accept the absolute-form request target
+ * ("POST http://host/hooks/zoom"). h2o 2.2 keeps it whole in req->path, so no
+ * route would match; the origin-form part is taken and normalised as h2o
+ * normalises any other path (the authority is Host's business). */
+static void accept_absolute_form(h2o_req_t *req)
+{
+    h2o_iovec_t p = req->path;
+    size_t skip = 0;
+    if (p.len > 7 && strncasecmp(p.base, "http://", 7) == 0)
+        skip = 7;
+    else if (p.len > 8 && strncasecmp(p.base, "https://", 8) == 0)
+        skip = 8;
+    else
+        return;
+    const char *slash = memchr(p.base + skip, '/', p.len - skip);
+    if (slash == NULL)
+        return; /* "http://host" alone: no route; h2o's 404 stands */
+    req->path = h2o_iovec_init(slash, p.len - (size_t)(slash - p.base));
+    size_t *norm_indexes = NULL;
+    req->path_normalized =
+        h2o_url_normalize_path(&req->pool, req->path.base, req->path.len, &req->query_at, &norm_indexes);
+    req->norm_indexes = norm_indexes;
+}
+
 static int on_req(h2o_handler_t *handler, h2o_req_t *req)
 {
     (void)handler;
+    accept_absolute_form(req);
     server_thread *thread = H2O_STRUCT_FROM_MEMBER(server_thread, ctx, req->conn->ctx);
     h2o_iovec_t path = req->path_normalized;
     int is_get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET")) ||

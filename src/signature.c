@@ -96,6 +96,22 @@ int signature_equal(const void *a, size_t a_len, const void *b, size_t b_len)
     return CRYPTO_memcmp(a, b, a_len) == 0;
 }
 
+/* Longest hex text compared: "sha256=" and 64 digits, with room to spare. */
+#define SIGNATURE_HEX_MAX 128
+
+int signature_equal_hex(const char *presented, size_t len, const char *expected, size_t expected_len)
+{
+    if (len != expected_len || len > SIGNATURE_HEX_MAX)
+        return 0;
+    unsigned char folded[SIGNATURE_HEX_MAX];
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)presented[i];
+        unsigned char upper_hex = (unsigned char)((unsigned char)(c - 'A') < 6u);
+        folded[i] = (unsigned char)(c + (upper_hex << 5)); /* 'A'..'F' + 32 = 'a'..'f' */
+    }
+    return CRYPTO_memcmp(folded, expected, len) == 0;
+}
+
 int signature_token_init(signature_token *t, const char *secret, size_t secret_len)
 {
     t->secret = secret;

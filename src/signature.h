@@ -33,6 +33,13 @@ long signature_base64_decode(const char *text, size_t text_len, unsigned char *o
  * unequal; only the length (public: it is the digest's) leaks through timing. */
 int signature_equal(const void *a, size_t a_len, const void *b, size_t b_len);
 
+/* signature_equal for a presented hex signature against our lower-case hex
+ * text (expected, as signature_hex writes it, possibly after a prefix such as
+ * "v0="): hex digits A-F in the presented text count as a-f, since hex is
+ * case-insensitive and some senders and proxies upper-case it. Still constant
+ * time: every byte is folded and compared, without branches on its value. */
+int signature_equal_hex(const char *presented, size_t len, const char *expected, size_t expected_len);
+
 /* A shared token (a bearer token, Graph's clientState, a Google channel token)
  * checked in constant time whatever its length: the offered value and the
  * secret are both HMAC'ed with the secret as key and the digests compared, so

@@ -90,7 +90,7 @@ static int calendly_any_v1(const char *sig, size_t sig_len, const char *expected
     int match = 0;
     while (calendly_next_pair(&p, sig + sig_len, &pair) == 1)
         if (pair_is(&pair, "v1"))
-            match |= signature_equal(pair.value, pair.value_len, expected, strlen(expected));
+            match |= signature_equal_hex(pair.value, pair.value_len, expected, strlen(expected));
     return match;
 }
 

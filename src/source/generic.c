@@ -198,7 +198,11 @@ static int generic_check_hmac(const generic_source *g, const source_request *req
      * length or alphabet a plain mismatch. */
     char expected[GENERIC_SIGNATURE_BUF];
     generic_encode(g->encoding, mac, expected);
-    if (!signature_equal(sig, sig_len, expected, strlen(expected))) {
+    /* Hex is case-insensitive; base64 is not. */
+    int equal = g->encoding == GENERIC_ENC_BASE64
+                    ? signature_equal(sig, sig_len, expected, strlen(expected))
+                    : signature_equal_hex(sig, sig_len, expected, strlen(expected));
+    if (!equal) {
         snprintf(detail, detail_len, "signature mismatch");
         return -1;
     }

@@ -58,7 +58,7 @@ static int zoom_authentic(const zoom_source *z, const source_request *req, char 
      * missing "v0=", a wrong length or non-hex digits plain mismatches. */
     char expected[ZOOM_SIGNATURE_BUF] = "v0=";
     signature_hex(mac, sizeof(mac), expected + 3);
-    if (!signature_equal(sig, sig_len, expected, strlen(expected))) {
+    if (!signature_equal_hex(sig, sig_len, expected, strlen(expected))) {
         snprintf(detail, detail_len, "signature mismatch");
         return -1;
     }

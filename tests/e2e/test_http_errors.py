@@ -4,6 +4,7 @@ the health endpoints answer."""
 
 import http.client
 import json
+import socket
 import time
 
 import harness
@@ -38,6 +39,35 @@ class HttpErrors(E2ETestCase):
         self.assertNotEqual(tampered, self.ended)
         self.assertUnauthorized(post(self.d.port, "/hooks/zoom", tampered, headers))
         self.assertNothingReachedClose()
+
+    def test_upper_case_hex_signature_is_accepted(self):
+        """Hex is case-insensitive; a proxy or SDK that upper-cases it is not forging."""
+        headers = zoom_headers(ZOOM_SECRET, self.ended)
+        headers["x-zm-signature"] = "v0=" + headers["x-zm-signature"][3:].upper()
+        self.assertQueued(post(self.d.port, "/hooks/zoom", self.ended, headers))
+        self.wait_successful_puts(1)
+
+    def raw(self, request_line, headers, body):
+        """One request over a bare socket (http.client would not send absolute-form)."""
+        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        data = (f"{request_line}\r\nHost: 127.0.0.1:{self.d.port}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n{head}\r\n").encode() + body
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as s:
+            s.sendall(data)
+            reply = b""
+            while chunk := s.recv(65536):
+                reply += chunk
+        head, _, payload = reply.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(payload)
+
+    def test_absolute_form_target_reaches_the_route(self):
+        """RFC 9112 3.2.2: servers accept the absolute-form target."""
+        headers = zoom_headers(ZOOM_SECRET, self.ended)
+        status, doc = self.raw(f"POST http://127.0.0.1:{self.d.port}/hooks/zoom HTTP/1.1", headers, self.ended)
+        self.assertEqual((status, doc.get("status")), (202, "queued"), doc)
+        self.wait_successful_puts(1)
+        status, doc = self.raw(f"POST HTTP://127.0.0.1:{self.d.port}/hooks/nope HTTP/1.1", headers, self.ended)
+        self.assertEqual((status, doc.get("error")), (404, "not_found"))
 
     def test_missing_signature_is_401(self):
         self.assertUnauthorized(post(self.d.port, "/hooks/zoom", self.ended))

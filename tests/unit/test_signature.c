@@ -216,3 +216,15 @@ Test(signature, token_matches_only_the_secret_itself)
     cr_assert_eq(signature_hmac_sha256(secret, strlen(secret), &whole, 1, want), 0);
     cr_expect_arr_eq(t.digest, want, sizeof(want));
 }
+
+Test(signature, hex_compares_ignoring_the_case_of_hex_digits_only)
+{
+    const char *want = "v0=0a1b2c3d4e5f";
+    cr_expect(signature_equal_hex("v0=0a1b2c3d4e5f", 15, want, 15));
+    cr_expect(signature_equal_hex("v0=0A1B2C3D4E5F", 15, want, 15), "upper-case hex digits match");
+    cr_expect(signature_equal_hex("v0=0a1B2c3D4e5F", 15, want, 15));
+    cr_expect(!signature_equal_hex("V0=0a1b2c3d4e5f", 15, want, 15), "only hex digits fold");
+    cr_expect(!signature_equal_hex("v0=0a1b2c3d4e5e", 15, want, 15));
+    cr_expect(!signature_equal_hex("v0=0a1b2c3d4e5", 14, want, 15));
+    cr_expect(!signature_equal_hex("v0=0a1b2c3d4e5g", 15, "v0=0a1b2c3d4e5G", 15));
+}
