@@ -21,8 +21,9 @@ static const char *const oauth_keys[] = {"access_token",  "refresh_token", "clie
 /* ---- credentials ---- */
 
 /* Resolves where.key into *secret, keeping its reference in *ref. Returns 0
- * when resolved, 1 when absent (allowed: the credential's routes dry-run, so
- * it is logged rather than reported), -1 when malformed (reported). */
+ * when resolved, 1 when absent, -1 when malformed or skipped. Absent is an
+ * error naming the credential and key unless the load allows it (dry-run,
+ * try), when the credential's routes dry-run and it is noted on stderr. */
 static int load_credential_secret(loader *ld, const credential *c, yajl_val obj, const char *where,
                                   const char *key, char **ref, char **secret)
 {
@@ -32,9 +33,12 @@ static int load_credential_secret(loader *ld, const credential *c, yajl_val obj,
     int absent;
     char why[CONFIG_LINE_MAX / 2];
     *secret = loader_resolve_reference(ld, r, where, key, &absent, why, sizeof(why));
-    if (absent)
-        log_write(LOG_WARN, "credential absent; routes using it run in dry-run", "credential", c->name, "ref",
-                  r, "reason", why, NULL);
+    if (absent && !(ld->flags & CONFIG_LOAD_ALLOW_ABSENT))
+        loader_fail(ld, where, key,
+                    "credential \"%s\" cannot be loaded: %s (use --dry-run to run without it)", c->name, why);
+    else if (absent)
+        fprintf(stderr, "closehook: credential \"%s\" (%s) is absent: %s; its routes run in dry-run\n",
+                c->name, r, why);
     return *secret != NULL ? 0 : absent ? 1 : -1;
 }
 
@@ -159,9 +163,15 @@ static char *load_route_secret(loader *ld, route *r, yajl_val obj, const char *w
     *ok = 0;
     if (ref == NULL || (r->secret_ref = loader_xstrdup(ld, ref)) == NULL)
         return NULL;
+    if ((ld->flags & CONFIG_LOAD_NO_SECRETS) &&
+        (ld->only_route == NULL || r->name == NULL || strcmp(ld->only_route, r->name) != 0))
+        return NULL; /* not needed by this command: no source either */
+    unsigned flags = ld->flags;
+    ld->flags &= ~CONFIG_LOAD_NO_SECRETS;
     int absent;
     char why[CONFIG_LINE_MAX / 2];
     char *secret = loader_resolve_reference(ld, ref, where, "secret", &absent, why, sizeof(why));
+    ld->flags = flags;
     if (absent)
         loader_fail(ld, where, "secret", "%s", why);
     *ok = secret != NULL;

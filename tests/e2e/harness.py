@@ -167,6 +167,7 @@ class Daemon:
         self.config_path = None
         self.proc = None
         self._log_file = None
+        self.serve_args = []  # extra `serve` options, e.g. ["--dry-run"]
 
     def start(self, port=None):
         """Starts and waits for /healthz 200. Reuses port (e.g. on restart) when given."""
@@ -191,7 +192,7 @@ class Daemon:
             self._log_file.close()
         self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--config", self.config_path],
+            [self.binary, "serve", "--config", self.config_path, *self.serve_args],
             stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
             env=self.env, cwd=os.path.dirname(self.config_path))
 
@@ -357,12 +358,13 @@ class E2ETestCase(unittest.TestCase):
         url = close_url or self.fake.url
         return lambda port: write_config(self.tmp, port, url, **kw)
 
-    def start_daemon(self, api_key=True, env=None, close_url=None, **config):
+    def start_daemon(self, api_key=True, env=None, close_url=None, serve_args=(), **config):
         """Starts closehook on a fresh port with this test's config."""
         if not os.access(BINARY, os.X_OK):
             self.fail(f"no closehook binary at {BINARY} (pass --binary)")
         d = Daemon(BINARY, self.config_writer(close_url, **config), daemon_env(api_key, env),
                    os.path.join(self.tmp, f"daemon{len(self.daemons)}.log"))
+        d.serve_args = list(serve_args)
         self.daemons.append(d)
         return d.start()
 
