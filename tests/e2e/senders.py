@@ -1,7 +1,7 @@
 """What the Calendly, Standard Webhooks, Microsoft Graph and Google Calendar
 end-to-end tests share: each sender's signing (computed here in Python, with
 current timestamps, from the vendors' documented schemes in senders.md), the
-test secrets, and a test base with the checks of DESIGN.md's malformed-input
+test secrets, and a test base with the checks of the README's malformed-input
 table, so every sender's test file asks the same questions of its route.
 
 Built on harness.py without changing it: the secrets reach the daemon through
@@ -155,7 +155,7 @@ class SenderTestCase(E2ETestCase):
     def assertDuplicateOf(self, answer, first):
         return self.assertJSONAnswer(answer, 200, status="duplicate", id=first["id"])
 
-    # -- DESIGN.md's malformed-input table --
+    # -- the malformed-input table --
 
     def check_get_is_405_with_allow(self, daemon):
         answer = request(daemon.port, "GET", self.hook())

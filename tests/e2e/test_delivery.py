@@ -51,7 +51,7 @@ class Delivery(E2ETestCase):
                                 "retried before the 429's rate_reset had passed")
 
     def test_updates_to_one_activity_go_out_in_acceptance_order(self):
-        # DESIGN.md (delivery): updates to the same Close activity go out in
+        # README (delivery): updates to the same Close activity go out in
         # acceptance order. Holding the first PUT open makes a violation visible
         # deterministically: a second PUT to that activity while the first is unanswered.
         self.fake.hold_puts()

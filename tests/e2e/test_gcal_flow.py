@@ -119,7 +119,7 @@ class GcalMalformed(GcalCase):
         self.assertQueued(self.push(self.d, gcal_headers()))
         self.wait_successful_puts(1)
 
-    # The DESIGN.md table says a body of the wrong content type is a 415; a push
+    # The README says a body of the wrong content type is a 415; a push
     # has no body, so any body is of the wrong type.
     def test_a_body_is_415(self):
         for ctype in ("text/plain", "application/x-www-form-urlencoded"):

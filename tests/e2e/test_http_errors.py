@@ -1,4 +1,4 @@
-"""What senders get for requests closehook refuses (DESIGN.md "HTTP answers"):
+"""What senders get for requests closehook refuses (README, "HTTP answers"):
 every refusal is a JSON body with "error", nothing refused reaches Close, and
 the health endpoints answer."""
 
