@@ -6,9 +6,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* API keys, tokens and HMAC keys are tens of bytes; anything near this size is
  * the wrong file, not a secret. */
@@ -19,9 +22,22 @@
  * after them, or NULL with errno set (EFBIG when over max). */
 char *secret_read_file(const char *path, size_t max, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
+    /* O_NONBLOCK: a FIFO (or device) must not hang the load; only regular
+     * files are read. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return NULL;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = EINVAL;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "rb");
+    if (f == NULL) {
+        close(fd);
+        return NULL;
+    }
     char *buf = malloc(max + 2);
     size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
     int e = buf == NULL ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : n > max ? EFBIG : 0;
@@ -73,7 +89,8 @@ static char *resolve_file(const char *path, int *absent, char *err, size_t errle
         if (*absent)
             snprintf(err, errlen, "file %s does not exist", path);
         else
-            snprintf(err, errlen, "file %s cannot be read: %s", path, strerror(errno));
+            snprintf(err, errlen, "file %s cannot be read: %s", path,
+                     errno == EINVAL ? "not a regular file" : strerror(errno));
         return NULL;
     }
     /* Editors and `echo` add a final newline that is not part of the secret. */

@@ -18,7 +18,8 @@ char *secret_resolve(const char *ref, int *absent, char *err, size_t errlen);
 void secret_free(char *secret);
 
 /* Reads a whole file of at most max bytes: malloc'ed bytes with a NUL after
- * them, or NULL with errno set (EFBIG when over max). A failed read is wiped
+ * them, or NULL with errno set (EFBIG when over max, EINVAL when not a regular
+ * file: a FIFO is refused without blocking). A failed read is wiped
  * before it is freed, since the file may hold a secret. */
 char *secret_read_file(const char *path, size_t max, size_t *len);
 
