@@ -74,7 +74,8 @@ typedef struct credential {
     char *name;
     credential_kind kind;
     char *secret_ref;       /* "env:CLOSE_API_KEY": safe to print; OAuth: the access token's */
-    char *secret;           /* resolved; NULL when absent (dry-run) */
+    char *secret;           /* resolved; NULL when absent (dry-run only) */
+    int dry_run;            /* "dry_run": true: its updates are logged, never sent */
     credential_oauth oauth; /* CREDENTIAL_OAUTH only */
 } credential;
 

@@ -14,7 +14,7 @@
 /* Close's token endpoint, under the API's base URL (close-api.md). */
 #define DEFAULT_TOKEN_PATH "/oauth2/token/"
 
-static const char *const credential_keys[] = {"api_key", "bearer_token", "oauth", NULL};
+static const char *const credential_keys[] = {"api_key", "bearer_token", "oauth", "dry_run", NULL};
 static const char *const oauth_keys[] = {"access_token",  "refresh_token", "client_id",
                                          "client_secret", "token_url",     NULL};
 
@@ -33,9 +33,11 @@ static int load_credential_secret(loader *ld, const credential *c, yajl_val obj,
     int absent;
     char why[CONFIG_LINE_MAX / 2];
     *secret = loader_resolve_reference(ld, r, where, key, &absent, why, sizeof(why));
-    if (absent && !(ld->flags & CONFIG_LOAD_ALLOW_ABSENT))
+    if (absent && !(ld->flags & CONFIG_LOAD_ALLOW_ABSENT) && !c->dry_run)
         loader_fail(ld, where, key,
-                    "credential \"%s\" cannot be loaded: %s (use --dry-run to run without it)", c->name, why);
+                    "credential \"%s\" cannot be loaded: %s (use serve --dry-run or the credential's "
+                    "\"dry_run\": true to run without it)",
+                    c->name, why);
     else if (absent)
         fprintf(stderr, "closehook: credential \"%s\" (%s) is absent: %s; its routes run in dry-run\n",
                 c->name, r, why);
@@ -99,6 +101,10 @@ static void load_credential(loader *ld, config *cfg, size_t i, const char *name,
                     "must be an object {\"api_key\": ref}, {\"bearer_token\": ref} or {\"oauth\": {…}}");
         return;
     }
+    yajl_val dry = json_member(obj, "dry_run");
+    if (dry != NULL && !YAJL_IS_TRUE(dry) && !YAJL_IS_FALSE(dry))
+        loader_fail(ld, where, "dry_run", "must be true or false");
+    c->dry_run = dry != NULL && YAJL_IS_TRUE(dry);
     loader_check_keys(ld, obj, where, credential_keys);
     yajl_val oauth = json_member(obj, "oauth");
     int has_api = json_member(obj, "api_key") != NULL;

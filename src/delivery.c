@@ -458,7 +458,7 @@ static void deliver_row(worker *w, const queue_row *row)
     if (cred == NULL) {
         snprintf(reason, sizeof(reason), "unknown credential \"%s\"", row->credential);
         settle_dead(w, row, reason, 0);
-    } else if (w->d->dry_run) {
+    } else if (w->d->dry_run || cred->dry_run) {
         dry_run(w, row, &u);
     } else if (cred->secret == NULL) {
         /* Never recorded as delivered: nothing was sent. */

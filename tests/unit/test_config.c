@@ -372,6 +372,28 @@ Test(config, unset_env_credential_is_absent_when_allowed)
     config_free(cfg);
 }
 
+/* A credential may ask for dry-run itself; then its secret may be absent. */
+Test(config, credential_dry_run_key_allows_an_absent_secret)
+{
+    set_secrets();
+    unsetenv("CFGTEST_UNSET_KEY");
+    char err[ERR_LEN];
+    temp_file f;
+    config *cfg = load_text(
+        &f,
+        "{\"credentials\": {\"close\": {\"api_key\": \"env:CFGTEST_UNSET_KEY\", \"dry_run\": true}},"
+        " \"routes\": [" ROUTE("zoom", "zoom", "close") "]}",
+        err);
+    drop_file(&f);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(config_find_credential(cfg, "close")->dry_run);
+    config_free(cfg);
+    expect_failure("{\"credentials\": {\"close\": {\"api_key\": \"env:CFGTEST_CLOSE_KEY\", \"dry_run\": 1}},"
+                   " \"routes\": [" ROUTE("zoom", "zoom", "close") "]}",
+                   err);
+    assert_has(err, "credentials.close.dry_run: must be true or false");
+}
+
 /* dlq's load resolves nothing: no route or credential secret is needed. */
 Test(config, no_secrets_mode_loads_without_any_secret)
 {
