@@ -23,7 +23,8 @@ static const char *const oauth_keys[] = {"access_token",  "refresh_token", "clie
 /* Resolves where.key into *secret, keeping its reference in *ref. Returns 0
  * when resolved, 1 when absent, -1 when malformed or skipped. Absent is an
  * error naming the credential and key unless the load allows it (dry-run,
- * try), when the credential's routes dry-run and it is noted on stderr. */
+ * try), when the credential's routes dry-run: noted as a log line under serve,
+ * as human text on stderr under an operator command (try). */
 static int load_credential_secret(loader *ld, const credential *c, yajl_val obj, const char *where,
                                   const char *key, char **ref, char **secret)
 {
@@ -38,9 +39,12 @@ static int load_credential_secret(loader *ld, const credential *c, yajl_val obj,
                     "credential \"%s\" cannot be loaded: %s (use serve --dry-run or the credential's "
                     "\"dry_run\": true to run without it)",
                     c->name, why);
-    else if (absent)
+    else if (absent && (ld->flags & CONFIG_LOAD_NO_SECRETS)) /* an operator command: human text */
         fprintf(stderr, "closehook: credential \"%s\" (%s) is absent: %s; its routes run in dry-run\n",
                 c->name, r, why);
+    else if (absent) /* the daemon: a JSON log line like every other */
+        log_write(LOG_WARN, "credential absent; routes using it run in dry-run", "credential", c->name, "ref",
+                  r, "reason", why, NULL);
     return *secret != NULL ? 0 : absent ? 1 : -1;
 }
 
