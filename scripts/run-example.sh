@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds closehook and runs it on config/closehook.example.json. With no
-# CLOSE_API_KEY in the environment the Close credential is absent, so the daemon
-# runs in dry-run mode and logs each PUT it would send. Safe to rerun.
+# CLOSE_API_KEY in the environment the Close credential is absent, so this asks
+# for `serve --dry-run` (serve alone refuses to start without the credential)
+# and the daemon logs each PUT it would send. Safe to rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -25,5 +26,9 @@ if [ -z "${ZOOM_WEBHOOK_SECRET:-}" ] || [ -z "${NOTETAKER_WEBHOOK_SECRET:-}" ] |
   export GRAPH_CLIENT_STATE="${GRAPH_CLIENT_STATE:-demo-graph-client-state}"
   export GOOGLE_CHANNEL_TOKEN="${GOOGLE_CHANNEL_TOKEN:-demo-google-channel-token}"
 fi
-[ -n "${CLOSE_API_KEY:-}" ] || echo "run-example: CLOSE_API_KEY not set: dry-run, PUTs are logged, not sent" >&2
-exec ./build/closehook serve --config config/closehook.example.json "$@"
+dry_run=()
+if [ -z "${CLOSE_API_KEY:-}" ]; then
+  echo "run-example: CLOSE_API_KEY not set: serve --dry-run, PUTs are logged, not sent" >&2
+  dry_run=(--dry-run)
+fi
+exec ./build/closehook serve --config config/closehook.example.json "${dry_run[@]}" "$@"

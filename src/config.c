@@ -255,6 +255,9 @@ int loader_valid_name(const char *s)
 char *loader_resolve_reference(loader *ld, const char *ref, const char *where, const char *key, int *absent,
                                char *why, size_t whylen)
 {
+    *absent = 0;
+    if ((ld->flags & CONFIG_LOAD_NO_SECRETS) && ld->only_route == NULL)
+        return NULL;
     char *secret = secret_resolve(ref, absent, why, whylen);
     if (secret != NULL)
         log_register_secret(secret);
@@ -435,6 +438,8 @@ static void load_admin(loader *ld, config *cfg, yajl_val root)
         return;
     int absent;
     char why[CONFIG_LINE_MAX / 2];
+    if (ld->flags & CONFIG_LOAD_NO_SECRETS)
+        return;
     cfg->admin_token = loader_resolve_reference(ld, ref, "admin", "token", &absent, why, sizeof(why));
     if (absent)
         loader_fail(ld, "admin", "token", "%s", why);
@@ -492,7 +497,12 @@ static yajl_val parse_config_file(loader *ld)
 
 config *config_load(const char *path, char *err, size_t errlen)
 {
-    loader ld = {.file = path, .err = err, .errlen = errlen};
+    return config_load_mode(path, 0, NULL, err, errlen);
+}
+
+config *config_load_mode(const char *path, unsigned flags, const char *only_route, char *err, size_t errlen)
+{
+    loader ld = {.file = path, .err = err, .errlen = errlen, .flags = flags, .only_route = only_route};
     if (err != NULL && errlen > 0)
         err[0] = '\0';
     yajl_val root = parse_config_file(&ld);

@@ -74,7 +74,8 @@ typedef struct credential {
     char *name;
     credential_kind kind;
     char *secret_ref;       /* "env:CLOSE_API_KEY": safe to print; OAuth: the access token's */
-    char *secret;           /* resolved; NULL when absent (dry-run) */
+    char *secret;           /* resolved; NULL when absent (dry-run only) */
+    int dry_run;            /* "dry_run": true: its updates are logged, never sent */
     credential_oauth oauth; /* CREDENTIAL_OAUTH only */
 } credential;
 
@@ -123,6 +124,19 @@ typedef struct config {
 /* Loads path. Returns a config, or NULL with every problem written to err (one
  * per line, each "FILE: KEY: PROBLEM"). */
 config *config_load(const char *path, char *err, size_t errlen);
+
+/* How much of the config a command needs. Default (0, what config_load and
+ * `serve` use): every secret must resolve; a credential whose secret is
+ * absent (env var unset, file missing) is an error naming it and its key.
+ * CONFIG_LOAD_ALLOW_ABSENT: an absent credential is allowed and left NULL
+ * (serve --dry-run, try). CONFIG_LOAD_NO_SECRETS: for operator commands that
+ * must work beside the daemon without its environment. With only_route NULL
+ * (dlq: it needs the store) no secret at all is resolved; with only_route
+ * (try) only that route's signing secret and the credentials are. Routes
+ * whose secret was skipped have no source. */
+#define CONFIG_LOAD_ALLOW_ABSENT 1u
+#define CONFIG_LOAD_NO_SECRETS 2u
+config *config_load_mode(const char *path, unsigned flags, const char *only_route, char *err, size_t errlen);
 void config_free(config *cfg);
 
 /* Looks a route up by its URL name (len bytes, not NUL-terminated). */

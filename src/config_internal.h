@@ -26,6 +26,8 @@ typedef struct loader {
     size_t errlen;
     size_t used;
     int nerrors;
+    unsigned flags;         /* CONFIG_LOAD_* */
+    const char *only_route; /* CONFIG_LOAD_NO_SECRETS: but this route's secret */
 } loader;
 
 /* Reporting: every call counts one error; the load fails if any was counted. */
@@ -41,6 +43,8 @@ const char *loader_get_string(loader *ld, yajl_val obj, const char *where, const
 void loader_set_string(loader *ld, yajl_val obj, const char *where, const char *key, char **out);
 void loader_check_url(loader *ld, const char *where, const char *key, const char *url);
 int loader_valid_name(const char *s); /* 1..CONFIG_NAME_MAX of A-Z a-z 0-9 _ - */
+/* Under CONFIG_LOAD_NO_SECRETS without only_route (dlq)
+ * nothing is resolved: NULL with *absent 0 and no error. */
 char *loader_resolve_reference(loader *ld, const char *ref, const char *where, const char *key, int *absent,
                                char *why, size_t whylen);
 

@@ -14,15 +14,17 @@
 /* Close's token endpoint, under the API's base URL (close-api.md). */
 #define DEFAULT_TOKEN_PATH "/oauth2/token/"
 
-static const char *const credential_keys[] = {"api_key", "bearer_token", "oauth", NULL};
+static const char *const credential_keys[] = {"api_key", "bearer_token", "oauth", "dry_run", NULL};
 static const char *const oauth_keys[] = {"access_token",  "refresh_token", "client_id",
                                          "client_secret", "token_url",     NULL};
 
 /* ---- credentials ---- */
 
 /* Resolves where.key into *secret, keeping its reference in *ref. Returns 0
- * when resolved, 1 when absent (allowed: the credential's routes dry-run, so
- * it is logged rather than reported), -1 when malformed (reported). */
+ * when resolved, 1 when absent, -1 when malformed or skipped. Absent is an
+ * error naming the credential and key unless the load allows it (dry-run,
+ * try), when the credential's routes dry-run: noted as a log line under serve,
+ * as human text on stderr under an operator command (try). */
 static int load_credential_secret(loader *ld, const credential *c, yajl_val obj, const char *where,
                                   const char *key, char **ref, char **secret)
 {
@@ -32,7 +34,15 @@ static int load_credential_secret(loader *ld, const credential *c, yajl_val obj,
     int absent;
     char why[CONFIG_LINE_MAX / 2];
     *secret = loader_resolve_reference(ld, r, where, key, &absent, why, sizeof(why));
-    if (absent)
+    if (absent && !(ld->flags & CONFIG_LOAD_ALLOW_ABSENT) && !c->dry_run)
+        loader_fail(ld, where, key,
+                    "credential \"%s\" cannot be loaded: %s (use serve --dry-run or the credential's "
+                    "\"dry_run\": true to run without it)",
+                    c->name, why);
+    else if (absent && (ld->flags & CONFIG_LOAD_NO_SECRETS)) /* an operator command: human text */
+        fprintf(stderr, "closehook: credential \"%s\" (%s) is absent: %s; its routes run in dry-run\n",
+                c->name, r, why);
+    else if (absent) /* the daemon: a JSON log line like every other */
         log_write(LOG_WARN, "credential absent; routes using it run in dry-run", "credential", c->name, "ref",
                   r, "reason", why, NULL);
     return *secret != NULL ? 0 : absent ? 1 : -1;
@@ -95,6 +105,10 @@ static void load_credential(loader *ld, config *cfg, size_t i, const char *name,
                     "must be an object {\"api_key\": ref}, {\"bearer_token\": ref} or {\"oauth\": {…}}");
         return;
     }
+    yajl_val dry = json_member(obj, "dry_run");
+    if (dry != NULL && !YAJL_IS_TRUE(dry) && !YAJL_IS_FALSE(dry))
+        loader_fail(ld, where, "dry_run", "must be true or false");
+    c->dry_run = dry != NULL && YAJL_IS_TRUE(dry);
     loader_check_keys(ld, obj, where, credential_keys);
     yajl_val oauth = json_member(obj, "oauth");
     int has_api = json_member(obj, "api_key") != NULL;
@@ -159,9 +173,15 @@ static char *load_route_secret(loader *ld, route *r, yajl_val obj, const char *w
     *ok = 0;
     if (ref == NULL || (r->secret_ref = loader_xstrdup(ld, ref)) == NULL)
         return NULL;
+    if ((ld->flags & CONFIG_LOAD_NO_SECRETS) &&
+        (ld->only_route == NULL || r->name == NULL || strcmp(ld->only_route, r->name) != 0))
+        return NULL; /* not needed by this command: no source either */
+    unsigned flags = ld->flags;
+    ld->flags &= ~CONFIG_LOAD_NO_SECRETS;
     int absent;
     char why[CONFIG_LINE_MAX / 2];
     char *secret = loader_resolve_reference(ld, ref, where, "secret", &absent, why, sizeof(why));
+    ld->flags = flags;
     if (absent)
         loader_fail(ld, where, "secret", "%s", why);
     *ok = secret != NULL;

@@ -494,8 +494,12 @@ static void deliver_row(worker *w, const queue_row *row)
     if (cred == NULL) {
         snprintf(reason, sizeof(reason), "unknown credential \"%s\"", row->credential);
         settle_dead(w, row, reason, 0);
-    } else if (w->d->dry_run || cred->secret == NULL) {
+    } else if (w->d->dry_run || cred->dry_run) {
         dry_run(w, row, &u);
+    } else if (cred->secret == NULL) {
+        /* Never recorded as delivered: nothing was sent. */
+        snprintf(reason, sizeof(reason), "credential \"%s\" has no secret loaded", row->credential);
+        settle_dead(w, row, reason, 0);
     } else if (!schedule_row(w, row, cred, &u)) {
         close_client_set_request_id(w->client, u.request_id);
         send_update(w, row, cred, &u);

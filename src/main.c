@@ -19,6 +19,7 @@
 #include "queue.h"
 #include "reload.h"
 #include "server.h"
+#include "store_lock.h"
 #include "try.h"
 #include "update.h"
 
@@ -38,8 +39,8 @@ typedef struct command_help {
 
 static const command_help help[] = {
     {"serve", "serve --config FILE [--dry-run] [--print-config]\n"
-              "        run the daemon; --dry-run logs each Close PUT instead of sending it\n"
-              "        (a credential whose secret is not set is always dry-run).\n"
+              "        run the daemon; --dry-run logs each Close PUT instead of sending it.\n"
+              "        Without --dry-run every credential's secret must load, or serve refuses.\n"
               "        SIGTERM drains and exits 0; SIGHUP reloads FILE (refused whole if invalid)\n"},
     {"check-config", "check-config FILE [--print-config]\n"
                      "        validate FILE, list every problem with its key; exit 0 when valid;\n"
@@ -74,14 +75,19 @@ static int usage(FILE *out, int rc)
     return rc;
 }
 
-static config *load_config_or_report(const char *path)
+static config *load_config_mode_or_report(const char *path, unsigned flags, const char *only_route)
 {
     char *err = calloc(1, CONFIG_ERROR_CAP);
-    config *cfg = err ? config_load(path, err, CONFIG_ERROR_CAP) : NULL;
+    config *cfg = err ? config_load_mode(path, flags, only_route, err, CONFIG_ERROR_CAP) : NULL;
     if (cfg == NULL && err != NULL)
         fprintf(stderr, "%s%s", err, err[0] && err[strlen(err) - 1] == '\n' ? "" : "\n");
     free(err);
     return cfg;
+}
+
+static config *load_config_or_report(const char *path)
+{
+    return load_config_mode_or_report(path, 0, NULL);
 }
 
 /* ---- serve ---- */
@@ -134,7 +140,7 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "closehook serve: --config FILE is required\n");
         return 2;
     }
-    config *cfg = load_config_or_report(config_path);
+    config *cfg = load_config_mode_or_report(config_path, dry_run ? CONFIG_LOAD_ALLOW_ABSENT : 0, NULL);
     if (cfg == NULL)
         return 1;
     if (print_config) {
@@ -163,6 +169,10 @@ static int cmd_serve(int argc, char **argv)
     server *srv = NULL;
     admin *adm = NULL;
     reloader *reload = NULL;
+    if (store_lock_take(cfg->store_path, err, sizeof(err)) != 0) {
+        log_write(LOG_ERROR, "refusing to start", "error", err, NULL);
+        goto out;
+    }
     if ((q = queue_open(cfg->store_path, err, sizeof(err))) == NULL) {
         log_write(LOG_ERROR, "cannot open the store", "error", err, NULL);
         goto out;
@@ -305,7 +315,8 @@ static int cmd_try(int argc, char **argv)
         fprintf(stderr, "closehook try: --config FILE, --route R and SAMPLE are required\n");
         goto out;
     }
-    config *cfg = load_config_or_report(config_path);
+    config *cfg = load_config_mode_or_report(config_path, CONFIG_LOAD_ALLOW_ABSENT | CONFIG_LOAD_NO_SECRETS,
+                                             in.route_name);
     if (cfg == NULL) {
         rc = 1;
         goto out;
@@ -586,7 +597,7 @@ static int cmd_dlq(int argc, char **argv)
     int rc = dlq_parse(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    config *cfg = load_config_or_report(a.config_path);
+    config *cfg = load_config_mode_or_report(a.config_path, CONFIG_LOAD_NO_SECRETS, NULL);
     if (cfg == NULL)
         return 1;
     char err[512];

@@ -22,15 +22,15 @@
  * after them, or NULL with errno set (EFBIG when over max). */
 char *secret_read_file(const char *path, size_t max, size_t *len)
 {
-    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
-     * writer forever (check-config hung on one). Only regular files are read. */
+    /* O_NONBLOCK: a FIFO (or device) must not hang the load; only regular
+     * files are read. */
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return NULL;
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        errno = SECRET_NOT_REGULAR;
+        errno = EINVAL;
         return NULL;
     }
     FILE *f = fdopen(fd, "rb");
@@ -88,10 +88,9 @@ static char *resolve_file(const char *path, int *absent, char *err, size_t errle
         *absent = errno == ENOENT || errno == ENOTDIR;
         if (*absent)
             snprintf(err, errlen, "file %s does not exist", path);
-        else if (errno == SECRET_NOT_REGULAR)
-            snprintf(err, errlen, "file %s is not a regular file (a FIFO, device or directory)", path);
         else
-            snprintf(err, errlen, "file %s cannot be read: %s", path, strerror(errno));
+            snprintf(err, errlen, "file %s cannot be read: %s", path,
+                     errno == EINVAL ? "not a regular file" : strerror(errno));
         return NULL;
     }
     /* Editors and `echo` add a final newline that is not part of the secret. */

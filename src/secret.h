@@ -7,7 +7,6 @@
 #ifndef CLOSEHOOK_SECRET_H
 #define CLOSEHOOK_SECRET_H
 
-#include <errno.h>
 #include <stddef.h>
 
 /* Resolves ref. Returns malloc'ed text (free with secret_free); NULL with
@@ -18,12 +17,10 @@ char *secret_resolve(const char *ref, int *absent, char *err, size_t errlen);
 /* Wipes and frees a secret (NULL is fine). */
 void secret_free(char *secret);
 
-/* errno of secret_read_file for a path that is not a regular file. */
-#define SECRET_NOT_REGULAR EINVAL
-/* Reads a whole regular file of at most max bytes: malloc'ed bytes with a NUL
- * after them, or NULL with errno set (EFBIG when over max, SECRET_NOT_REGULAR
- * for a FIFO, device or directory, which is never opened for a blocking read).
- * A failed read is wiped before it is freed, since the file may hold a secret. */
+/* Reads a whole file of at most max bytes: malloc'ed bytes with a NUL after
+ * them, or NULL with errno set (EFBIG when over max, EINVAL when not a regular
+ * file: a FIFO is refused without blocking). A failed read is wiped
+ * before it is freed, since the file may hold a secret. */
 char *secret_read_file(const char *path, size_t max, size_t *len);
 
 #endif

@@ -170,6 +170,7 @@ class Daemon:
         self.config_path = None
         self.proc = None
         self._log_file = None
+        self.serve_args = []  # extra `serve` options, e.g. ["--dry-run"]
 
     def start(self, port=None):
         """Starts and waits for /healthz 200. Reuses port (e.g. on restart) when given."""
@@ -194,7 +195,7 @@ class Daemon:
             self._log_file.close()
         self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--config", self.config_path],
+            [self.binary, "serve", "--config", self.config_path, *self.serve_args],
             stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
             env=self.env, cwd=os.path.dirname(self.config_path), preexec_fn=self.preexec)
 
@@ -366,9 +367,11 @@ class E2ETestCase(unittest.TestCase):
         url = close_url or self.fake.url
         return lambda port: write_config(self.tmp, port, url, **kw)
 
-    def start_daemon(self, api_key=True, env=None, close_url=None, preexec=None, admin=False, **config):
+    def start_daemon(self, api_key=True, env=None, close_url=None, preexec=None, admin=False, serve_args=(),
+                     **config):
         """Starts closehook on a fresh port with this test's config. admin=True
-        adds the admin listener (where /metrics is served) on d.admin_port."""
+        adds the admin listener (where /metrics is served) on d.admin_port;
+        serve_args are appended to `closehook serve --config FILE`."""
         if not os.access(BINARY, os.X_OK):
             self.fail(f"no closehook binary at {BINARY} (pass --binary)")
         admin_port = None
@@ -381,6 +384,7 @@ class E2ETestCase(unittest.TestCase):
         d = Daemon(BINARY, self.config_writer(close_url, **config), daemon_env(api_key, env),
                    os.path.join(self.tmp, f"daemon{len(self.daemons)}.log"), preexec=preexec)
         d.admin_port = admin_port
+        d.serve_args = list(serve_args)
         self.daemons.append(d)
         return d.start()
 

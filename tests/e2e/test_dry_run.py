@@ -1,5 +1,5 @@
-"""Dry-run: a route whose Close credential is absent (CLOSE_API_KEY unset)
-still accepts webhooks, but logs the PUT it would send instead of calling
+"""Dry-run, asked for with `serve --dry-run`: a route whose Close credential is
+absent (CLOSE_API_KEY unset) still accepts webhooks, but logs the PUT it would send instead of calling
 Close, so a new deployment can be checked before it has a key."""
 
 import json
@@ -29,7 +29,7 @@ class DryRun(E2ETestCase):
         return [line for line in d.logs() if "dry-run" in str(line.get("msg", ""))]
 
     def test_absent_key_logs_the_put_instead_of_sending_it(self):
-        d = self.start_daemon(api_key=False)
+        d = self.start_daemon(api_key=False, serve_args=["--dry-run"])
         self.assertQueued(self.send_zoom(d, "zoom/meeting_ended.json"))
         found = harness.wait_until(
             lambda: [line for line in self.dry_run_lines(d)
@@ -41,7 +41,7 @@ class DryRun(E2ETestCase):
         self.assertNotIn(CLOSE_API_KEY, d.log_text())
 
     def test_absent_key_generic_event(self):
-        d = self.start_daemon(api_key=False)
+        d = self.start_daemon(api_key=False, serve_args=["--dry-run"])
         self.assertQueued(self.send_generic(d, "generic/outcome.json"))
         body = {"outcome_id": "outcome_noshow",
                 "user_note_html": "<p>Prospect did not join. Sent reschedule link &lt;2 min&gt; after start.</p>"}

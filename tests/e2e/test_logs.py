@@ -45,7 +45,7 @@ CREDENTIALS = {
                         "client_id": OAUTH_CLIENT_ID, "client_secret": "env:LOGS_OAUTH_CLIENT_SECRET"}},
     "bearer": {"bearer_token": None},  # file: reference, filled per test
     # unset in the daemon's environment: routes using it run in dry-run
-    "absent": {"api_key": f"env:{ABSENT_ENV}"},
+    "absent": {"api_key": f"env:{ABSENT_ENV}", "dry_run": True},
 }
 
 

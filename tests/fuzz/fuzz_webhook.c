@@ -29,6 +29,7 @@ static void setup(void)
     setenv("RECORDER_WEBHOOK_SECRET", "whsec_ZGVtby1yZWNvcmRlci13ZWJob29rLWtleQ==", 0);
     setenv("GRAPH_CLIENT_STATE", "demo-graph-client-state", 0);
     setenv("GOOGLE_CHANNEL_TOKEN", "demo-google-channel-token", 0);
+    setenv("CLOSE_API_KEY", "api_fuzz_placeholder", 0); /* an absent credential is an error now */
     char err[4096] = "";
     cfg = config_load(EXAMPLE_CONFIG, err, sizeof(err));
     devnull = fopen("/dev/null", "w");

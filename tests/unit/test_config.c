@@ -340,16 +340,29 @@ Test(config, unset_env_secret_fails_a_route)
     cr_assert_eq(strchr(err, '\n'), NULL, "%s", err);
 }
 
-Test(config, unset_env_credential_is_absent_and_loads)
+#define UNSET_KEY_CONFIG                                                                                     \
+    "{\"credentials\": {\"close\": {\"api_key\": \"env:CFGTEST_UNSET_KEY\"}},"                               \
+    " \"routes\": [" ROUTE("zoom", "zoom", "close") "]}"
+
+/* No silent dry-run: by default an absent credential is an error naming it. */
+Test(config, unset_env_credential_is_an_error_naming_it)
+{
+    set_secrets();
+    unsetenv("CFGTEST_UNSET_KEY");
+    char err[ERR_LEN];
+    expect_failure(UNSET_KEY_CONFIG, err);
+    assert_has(err, "credentials.close.api_key: credential \"close\" cannot be loaded");
+    assert_has(err, "CFGTEST_UNSET_KEY is not set");
+}
+
+Test(config, unset_env_credential_is_absent_when_allowed)
 {
     set_secrets();
     unsetenv("CFGTEST_UNSET_KEY");
     char err[ERR_LEN];
     temp_file f;
-    config *cfg = load_text(&f,
-                            "{\"credentials\": {\"close\": {\"api_key\": \"env:CFGTEST_UNSET_KEY\"}},"
-                            " \"routes\": [" ROUTE("zoom", "zoom", "close") "]}",
-                            err);
+    write_file(&f, UNSET_KEY_CONFIG);
+    config *cfg = config_load_mode(f.path, CONFIG_LOAD_ALLOW_ABSENT, NULL, err, ERR_LEN);
     drop_file(&f);
     cr_assert_not_null(cfg, "%s", err);
     const credential *c = config_find_credential(cfg, "close");
@@ -357,6 +370,67 @@ Test(config, unset_env_credential_is_absent_and_loads)
     cr_assert_str_eq(c->secret_ref, "env:CFGTEST_UNSET_KEY");
     cr_assert_eq(cfg->routes[0].credential, c);
     config_free(cfg);
+}
+
+/* A credential may ask for dry-run itself; then its secret may be absent. */
+Test(config, credential_dry_run_key_allows_an_absent_secret)
+{
+    set_secrets();
+    unsetenv("CFGTEST_UNSET_KEY");
+    char err[ERR_LEN];
+    temp_file f;
+    config *cfg = load_text(
+        &f,
+        "{\"credentials\": {\"close\": {\"api_key\": \"env:CFGTEST_UNSET_KEY\", \"dry_run\": true}},"
+        " \"routes\": [" ROUTE("zoom", "zoom", "close") "]}",
+        err);
+    drop_file(&f);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert(config_find_credential(cfg, "close")->dry_run);
+    config_free(cfg);
+    expect_failure("{\"credentials\": {\"close\": {\"api_key\": \"env:CFGTEST_CLOSE_KEY\", \"dry_run\": 1}},"
+                   " \"routes\": [" ROUTE("zoom", "zoom", "close") "]}",
+                   err);
+    assert_has(err, "credentials.close.dry_run: must be true or false");
+}
+
+/* dlq's load resolves nothing: no route or credential secret is needed. */
+Test(config, no_secrets_mode_loads_without_any_secret)
+{
+    unsetenv("CFGTEST_ZOOM_SECRET");
+    unsetenv("CFGTEST_CLOSE_KEY");
+    char err[ERR_LEN];
+    temp_file f;
+    write_file(&f, "{" CREDENTIALS ", \"store\": {\"path\": \"/tmp/x.db\"}, \"routes\": [" ROUTE(
+                       "zoom", "zoom", "close") "]}");
+    config *cfg = config_load_mode(f.path, CONFIG_LOAD_NO_SECRETS, NULL, err, ERR_LEN);
+    cr_assert_not_null(cfg, "%s", err);
+    cr_assert_str_eq(cfg->store_path, "/tmp/x.db");
+    config_free(cfg);
+    /* try's load: its route's secret is still required */
+    cfg = config_load_mode(f.path, CONFIG_LOAD_NO_SECRETS | CONFIG_LOAD_ALLOW_ABSENT, "zoom", err, ERR_LEN);
+    drop_file(&f);
+    cr_assert_null(cfg);
+    assert_has(err, "routes[0].secret:");
+}
+
+/* A FIFO as a file: secret must not hang the load. */
+Test(config, fifo_secret_is_refused_without_hanging, .timeout = 5)
+{
+    char fifo[] = "/tmp/closehook_fifo_XXXXXX";
+    int fd = mkstemp(fifo);
+    cr_assert(fd >= 0);
+    close(fd);
+    unlink(fifo);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    char ref[64], err[256];
+    snprintf(ref, sizeof(ref), "file:%s", fifo);
+    int absent = -1;
+    char *s = secret_resolve(ref, &absent, err, sizeof(err));
+    unlink(fifo);
+    cr_assert_null(s);
+    cr_assert_eq(absent, 0);
+    cr_assert(strstr(err, "not a regular file") != NULL, "%s", err);
 }
 
 Test(config, several_errors_reported_together)
@@ -529,9 +603,10 @@ Test(config, example_config_loads)
     setenv("RECORDER_WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1yZWNvcmRlci1rZXk=", 1);
     setenv("GRAPH_CLIENT_STATE", "example-graph-client-state", 1);
     setenv("GOOGLE_CHANNEL_TOKEN", "example-google-channel-token", 1);
-    unsetenv("CLOSE_API_KEY");
+    unsetenv("CLOSE_API_KEY"); /* as run-example.sh without a key: serve --dry-run */
     char err[ERR_LEN];
-    config *cfg = config_load(SAMPLES_DIR "/../../config/closehook.example.json", err, sizeof(err));
+    config *cfg = config_load_mode(SAMPLES_DIR "/../../config/closehook.example.json",
+                                   CONFIG_LOAD_ALLOW_ABSENT, NULL, err, sizeof(err));
     cr_assert_not_null(cfg, "%s", err);
     cr_assert_eq(cfg->nlisteners, 1);
     cr_assert_str_eq(cfg->listeners[0].host, "127.0.0.1");
@@ -632,7 +707,12 @@ Test(config, oauth_credential_with_an_absent_secret_is_absent)
 {
     set_oauth_secrets();
     unsetenv("CFGTEST_OAUTH_REFRESH");
-    config *cfg = load_ok(OAUTH_CONFIG(""));
+    char err[ERR_LEN];
+    temp_file f;
+    write_file(&f, OAUTH_CONFIG(""));
+    config *cfg = config_load_mode(f.path, CONFIG_LOAD_ALLOW_ABSENT, NULL, err, ERR_LEN);
+    drop_file(&f);
+    cr_assert_not_null(cfg, "%s", err);
     const credential *c = config_find_credential(cfg, "crm");
     /* a token that cannot be refreshed is not used at all: the route dry-runs */
     cr_assert_null(c->secret);
@@ -665,30 +745,6 @@ Test(config, print_shows_oauth_references_never_tokens)
     cr_assert_str_eq(json_scalar(json_get(root, "routes.0.dry_run")), "false");
     yajl_tree_free(root);
     config_free(cfg);
-}
-
-/* A FIFO as a file: secret used to hang check-config in open(2), waiting for
- * a writer that never comes. */
-Test(config, file_secret_that_is_a_fifo_is_refused_at_once, .timeout = 10)
-{
-    set_secrets();
-    char fifo[] = "/tmp/closehook_fifo_XXXXXX";
-    cr_assert_not_null(mkdtemp(fifo));
-    char path[64];
-    snprintf(path, sizeof(path), "%s/secret", fifo);
-    cr_assert_eq(mkfifo(path, 0600), 0);
-    char text[1024];
-    snprintf(text, sizeof(text),
-             "{" CREDENTIALS
-             ", \"routes\": [{\"name\": \"g\", \"source\": \"generic\", \"secret\": \"file:%s\","
-             " \"credential\": \"close\", \"rules\": [{\"event\": \"*\", \"outcome_id\": \"outcome_o\"}]}]}",
-             path);
-    char err[ERR_LEN];
-    expect_failure(text, err);
-    assert_has(err, "routes[0].secret: file ");
-    assert_has(err, "is not a regular file");
-    unlink(path);
-    rmdir(fifo);
 }
 
 /* yajl keeps both members and readers take the first, so a second "threads"

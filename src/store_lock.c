@@ -1,0 +1,35 @@
+/* store_lock: an flock on "<store>.lock", so a second daemon on the same store
+ * refuses to start instead of recovering the first one's inflight rows. */
+#include "store_lock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+int store_lock_take(const char *store_path, char *err, size_t errlen)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s.lock", store_path) >= (int)sizeof(path)) {
+        snprintf(err, errlen, "store path too long for its lock file");
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open lock file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK)
+            snprintf(err, errlen, "store %s is in use by another closehook serve (lock %s is held)",
+                     store_path, path);
+        else
+            snprintf(err, errlen, "cannot lock %s: %s", path, strerror(e));
+        return -1;
+    }
+    return 0; /* fd stays open: the lock lasts as long as the process */
+}
