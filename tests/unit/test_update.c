@@ -178,10 +178,11 @@ Test(update, order_key_prefers_the_activity_id_then_lookup_keys)
 Test(update, rows_from_before_attendee_emails_still_parse)
 {
     /* exactly what the previous version wrote */
-    const char *old = "{\"activity_id\":null,\"body\":{\"outcome_id\":\"outcome_o\"},\"note_mode\":\"replace\","
-                      "\"lookup\":{\"zoom_meeting_id\":\"85746392011\",\"join_url\":null,"
-                      "\"calendar_event_id\":null,\"ical_uid\":null,\"start_time\":\"2026-11-25T09:00:03Z\"},"
-                      "\"sender\":\"zoom\",\"event_type\":\"meeting.ended\",\"rule\":1}";
+    const char *old =
+        "{\"activity_id\":null,\"body\":{\"outcome_id\":\"outcome_o\"},\"note_mode\":\"replace\","
+        "\"lookup\":{\"zoom_meeting_id\":\"85746392011\",\"join_url\":null,"
+        "\"calendar_event_id\":null,\"ical_uid\":null,\"start_time\":\"2026-11-25T09:00:03Z\"},"
+        "\"sender\":\"zoom\",\"event_type\":\"meeting.ended\",\"rule\":1}";
     close_update u;
     char err[256] = "";
     cr_assert_eq(update_parse(old, strlen(old), &u, err, sizeof(err)), 0, "%s", err);
@@ -302,8 +303,8 @@ Test(update, append_twice_adds_the_section_once)
 Test(update, append_never_erases_the_note)
 {
     char *out = NULL, err[256];
-    cr_assert_eq(update_append_body("{\"user_note_html\":null,\"outcome_id\":\"outcome_o\"}", "<p>keep</p>", &out,
-                                    err, sizeof(err)),
+    cr_assert_eq(update_append_body("{\"user_note_html\":null,\"outcome_id\":\"outcome_o\"}", "<p>keep</p>",
+                                    &out, err, sizeof(err)),
                  0);
     cr_assert_str_eq(out, "{\"outcome_id\":\"outcome_o\"}");
     free(out);
