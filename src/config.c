@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "json.h"
@@ -378,12 +379,42 @@ void loader_check_url(loader *ld, const char *where, const char *key, const char
         loader_fail(ld, where, key, "must start with http:// or https:// and name a host");
 }
 
+/* 1 when the authority's host (port and brackets aside) is loopback. */
+static int host_is_loopback(const char *authority, size_t len)
+{
+    static const char *const loopback[] = {"127.0.0.1", "localhost", "[::1]", NULL};
+    for (const char *const *h = loopback; *h; h++) {
+        size_t n = strlen(*h);
+        if (len >= n && strncasecmp(authority, *h, n) == 0 && (len == n || authority[n] == ':'))
+            return 1;
+    }
+    return 0;
+}
+
+/* The API's origin only: closehook appends /api/v1/… itself, the key travels
+ * in the Authorization header (never in the URL), and only over TLS unless
+ * the host is this machine (the tests' fake, a local proxy). */
 static void check_base_url(loader *ld, char *url)
 {
     size_t len = strlen(url);
     while (len > 0 && url[len - 1] == '/')
         url[--len] = '\0';
     loader_check_url(ld, "close", "base_url", url);
+    const char *sep = strstr(url, "://");
+    if (sep == NULL)
+        return;
+    const char *authority = sep + 3;
+    size_t alen = strcspn(authority, "/?#");
+    if (memchr(authority, '@', alen) != NULL)
+        loader_fail(ld, "close", "base_url", "must not hold user-info; credentials go in \"credentials\"");
+    if (authority[alen] != '\0')
+        loader_fail(ld, "close", "base_url",
+                    "must be the API's origin without a path (closehook adds /api/v1/...), e.g. "
+                    "https://api.close.com");
+    if (strncmp(url, "http://", 7) == 0 && !host_is_loopback(authority, alen))
+        loader_fail(
+            ld, "close", "base_url",
+            "http:// would send the API key in clear; use https:// (plain http only to a loopback host)");
 }
 
 /* Everything but credentials and routes, each with its default. */

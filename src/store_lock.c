@@ -7,7 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "log.h"
 
 int store_lock_take(const char *store_path, char *err, size_t errlen)
 {
@@ -16,6 +19,15 @@ int store_lock_take(const char *store_path, char *err, size_t errlen)
         snprintf(err, errlen, "store path too long for its lock file");
         return -1;
     }
+    /* The lock file outlives every serve, so it also remembers that a store
+     * existed here: a store gone missing (a wrong volume mounted, a file
+     * deleted) would otherwise start empty without a word. */
+    struct stat st;
+    if (stat(path, &st) == 0 && stat(store_path, &st) != 0 && errno == ENOENT)
+        log_write(LOG_WARN,
+                  "store missing where one existed before (its lock file remains); starting with an "
+                  "empty store",
+                  "path", store_path, "lock", path, NULL);
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "cannot open lock file %s: %s", path, strerror(errno));

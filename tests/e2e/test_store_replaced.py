@@ -48,5 +48,19 @@ class StoreReplaced(E2ETestCase):
         self.assertStoreLost()
 
 
+class StoreMissing(E2ETestCase):
+    def test_a_store_missing_where_one_existed_is_a_warning_naming_it(self):
+        d = self.start_daemon()
+        db = os.path.join(self.tmp, "q.db")
+        self.assertEqual(d.stop(), 0)
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                os.unlink(db + suffix)
+        d.start(port=d.port)
+        warned = [e for e in d.logs() if "store missing" in e.get("msg", "")]
+        self.assertEqual(len(warned), 1, d.log_tail())
+        self.assertEqual((warned[0]["level"], warned[0]["path"]), ("warn", db))
+
+
 if __name__ == "__main__":
     harness.run()

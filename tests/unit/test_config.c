@@ -766,3 +766,37 @@ Test(config, a_syntax_error_names_line_and_column)
     expect_failure("{\n  \"threads\": 1,\n  \"routes\" []\n}", err);
     assert_has(err, "invalid JSON at line 3, column");
 }
+
+Test(config, base_url_must_be_a_safe_origin)
+{
+    set_secrets();
+    static const struct {
+        const char *url, *want;
+    } bad[] = {
+        {"https://api.close.com/api/v1/", "without a path"},
+        {"https://user:pw@api.close.com", "user-info"},
+        {"http://api.close.com", "in clear"},
+        {"http://10.0.0.5:8080", "in clear"},
+    };
+    char text[1024], err[ERR_LEN];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(text, sizeof(text), "{" CREDENTIALS ", \"close\": {\"base_url\": \"%s\"}, \"routes\": []}",
+                 bad[i].url);
+        expect_failure(text, err);
+        assert_has(err, "close.base_url: ");
+        assert_has(err, bad[i].want);
+    }
+    static const char *const good[] = {"https://api.close.com/", "http://127.0.0.1:9000", "http://localhost",
+                                       "http://[::1]:8080"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        snprintf(text, sizeof(text),
+                 "{" CREDENTIALS
+                 ", \"close\": {\"base_url\": \"%s\"}, \"routes\": [" ROUTE("zoom", "zoom", "close") "]}",
+                 good[i]);
+        temp_file f;
+        config *cfg = load_text(&f, text, err);
+        drop_file(&f);
+        cr_expect_not_null(cfg, "%s: %s", good[i], err);
+        config_free(cfg);
+    }
+}
