@@ -24,8 +24,8 @@ class HugeAnswer(E2ETestCase):
         logs = d.logs()
         self.assertEqual([line for line in logs if line.get("msg") == "retry"], [], d.log_tail())
         (delivered,) = [line for line in logs if line.get("msg") == "delivered"]
-        self.assertEqual(delivered["status"], "200")
-        out = subprocess.run([harness.BINARY, "dlq", "show", delivered["id"], "--json", "--config",
+        self.assertEqual(delivered["status"], 200, "a JSON number in the log line")
+        out = subprocess.run([harness.BINARY, "dlq", "show", str(delivered["id"]), "--json", "--config",
                               d.config_path], capture_output=True, env=d.env, timeout=30)
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertEqual(json.loads(out.stdout)["state"], "done")

@@ -70,7 +70,7 @@ Test(update, round_trip_all_fields)
 
 Test(update, round_trip_nulls)
 {
-    close_update u = {.body_json = "{\"outcome_id\":\"outcome_o\"}"};
+    close_update u = {.body_json = "{\"outcome_id\":\"o\"}"};
     round_trip(&u);
     close_update empty = {.note_mode = NOTE_REPLACE};
     round_trip(&empty);
@@ -98,14 +98,14 @@ Test(update, body_is_embedded_as_an_object)
 
     close_update back;
     cr_assert_eq(update_parse(text, strlen(text), &back, err, sizeof(err)), 0, "%s", err);
-    cr_expect_str_eq(back.body_json, "{\"outcome_id\":\"outcome_o\"}", "re-serialized compactly");
+    cr_expect_str_eq(back.body_json, "{\"outcome_id\":\"o\"}", "re-serialized compactly");
     update_clear(&back);
     free(text);
 }
 
 Test(update, parse_accepts_absent_members)
 {
-    const char *text = "{\"body\":{\"outcome_id\":\"outcome_o\"},\"future_key\":[1]}";
+    const char *text = "{\"body\":{\"outcome_id\":\"o\"},\"future_key\":[1]}";
     close_update u;
     char err[256] = "";
     cr_assert_eq(update_parse(text, strlen(text), &u, err, sizeof(err)), 0, "%s", err);
@@ -113,7 +113,7 @@ Test(update, parse_accepts_absent_members)
     cr_expect_null(u.sender);
     cr_expect_eq(u.note_mode, NOTE_REPLACE);
     cr_expect_eq(u.rule_index, 0);
-    cr_expect_str_eq(u.body_json, "{\"outcome_id\":\"outcome_o\"}");
+    cr_expect_str_eq(u.body_json, "{\"outcome_id\":\"o\"}");
     update_clear(&u);
 }
 
@@ -178,11 +178,10 @@ Test(update, order_key_prefers_the_activity_id_then_lookup_keys)
 Test(update, rows_from_before_attendee_emails_still_parse)
 {
     /* exactly what the previous version wrote */
-    const char *old =
-        "{\"activity_id\":null,\"body\":{\"outcome_id\":\"outcome_o\"},\"note_mode\":\"replace\","
-        "\"lookup\":{\"zoom_meeting_id\":\"85746392011\",\"join_url\":null,"
-        "\"calendar_event_id\":null,\"ical_uid\":null,\"start_time\":\"2026-11-25T09:00:03Z\"},"
-        "\"sender\":\"zoom\",\"event_type\":\"meeting.ended\",\"rule\":1}";
+    const char *old = "{\"activity_id\":null,\"body\":{\"outcome_id\":\"o\"},\"note_mode\":\"replace\","
+                      "\"lookup\":{\"zoom_meeting_id\":\"85746392011\",\"join_url\":null,"
+                      "\"calendar_event_id\":null,\"ical_uid\":null,\"start_time\":\"2026-11-25T09:00:03Z\"},"
+                      "\"sender\":\"zoom\",\"event_type\":\"meeting.ended\",\"rule\":1}";
     close_update u;
     char err[256] = "";
     cr_assert_eq(update_parse(old, strlen(old), &u, err, sizeof(err)), 0, "%s", err);
@@ -303,10 +302,10 @@ Test(update, append_twice_adds_the_section_once)
 Test(update, append_never_erases_the_note)
 {
     char *out = NULL, err[256];
-    cr_assert_eq(update_append_body("{\"user_note_html\":null,\"outcome_id\":\"outcome_o\"}", "<p>keep</p>",
-                                    &out, err, sizeof(err)),
+    cr_assert_eq(update_append_body("{\"user_note_html\":null,\"outcome_id\":\"o\"}", "<p>keep</p>", &out,
+                                    err, sizeof(err)),
                  0);
-    cr_assert_str_eq(out, "{\"outcome_id\":\"outcome_o\"}");
+    cr_assert_str_eq(out, "{\"outcome_id\":\"o\"}");
     free(out);
     cr_assert_eq(update_append_body("{\"user_note_html\":\"\"}", "<p>keep</p>", &out, err, sizeof(err)), 0);
     cr_assert_null(out);
