@@ -38,8 +38,22 @@ char *secret_read_file(const char *path, size_t max, size_t *len)
         close(fd);
         return NULL;
     }
-    char *buf = malloc(max + 2);
-    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    /* Sized from the file, not from max: a config load must not cost a
+     * max-sized allocation. One byte more than expected shows a file that
+     * grew (or lies about its size); then it is read on up to max. */
+    size_t cap = (size_t)st.st_size < max ? (size_t)st.st_size : max;
+    char *buf = malloc(cap + 2);
+    size_t n = buf ? fread(buf, 1, cap + 1, f) : 0;
+    if (buf != NULL && n > cap && cap < max) {
+        char *bigger = malloc(max + 2);
+        if (bigger != NULL) {
+            memcpy(bigger, buf, n);
+            n += fread(bigger + n, 1, max + 1 - n, f);
+        }
+        explicit_bzero(buf, cap + 1);
+        free(buf);
+        buf = bigger;
+    }
     int e = buf == NULL ? ENOMEM : ferror(f) ? (errno ? errno : EIO) : n > max ? EFBIG : 0;
     fclose(f);
     if (e != 0) {
