@@ -103,6 +103,8 @@ const number_setting config_numbers[] = {
     {"delivery", "retry_max_ms", NUM_LONG, offsetof(config, retry_max_ms), 1, MAX_RETRY_MS,
      DEFAULT_RETRY_MAX_MS},
     {"delivery", "max_age_s", NUM_LONG, offsetof(config, max_age_s), 1, MAX_MAX_AGE_S, DEFAULT_MAX_AGE_S},
+    {"delivery", "per_credential", NUM_INT, offsetof(config, delivery_per_credential), 0,
+     MAX_DELIVERY_WORKERS, 0},
     {"resolve", "window_s", NUM_LONG, offsetof(config, resolve_window_s), 1, MAX_RESOLVE_WINDOW_S,
      DEFAULT_RESOLVE_WINDOW_S},
     {"resolve", "attendee_window_s", NUM_LONG, offsetof(config, resolve_attendee_window_s), 1,
@@ -122,7 +124,8 @@ static const char *const store_keys[] = {"path", "max_pending", "max_size_mb", "
 static const char *const shutdown_keys[] = {"drain_delay_ms", NULL};
 static const char *const admin_keys[] = {"listen", "token", NULL};
 static const char *const close_keys[] = {"base_url", "timeout_ms", NULL};
-static const char *const delivery_keys[] = {"workers", "retry_initial_ms", "retry_max_ms", "max_age_s", NULL};
+static const char *const delivery_keys[] = {"workers",   "retry_initial_ms", "retry_max_ms",
+                                            "max_age_s", "per_credential",   NULL};
 static const char *const resolve_keys[] = {"window_s", "attendee_window_s", "cache_ttl_s", NULL};
 
 /* ---- reporting ---- */

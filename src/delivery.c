@@ -39,6 +39,7 @@ typedef struct worker {
     struct delivery *d;
     const char *request_id; /* of the row being handled, for its log lines */
     close_client *client;
+    char *busy_credential; /* the credential of the row in hand; under claim_lock */
     pthread_t thread;
     int started;
 } worker;
@@ -53,6 +54,9 @@ struct delivery {
     pthread_cond_t cond;
     int stopping;
     unsigned long wakeups; /* bumped by delivery_wake; a worker sleeps only if unchanged */
+    /* Claims and the workers' busy_credential: one worker picks its row
+     * knowing what every other worker holds, so the cap is never overrun. */
+    pthread_mutex_t claim_lock;
     worker *workers;
     int nworkers;
     oauth *oauth;         /* shared by all workers: one refresh per credential, not one per worker */
@@ -528,11 +532,75 @@ static void idle(delivery *d, unsigned long seen, int64_t next_due_ms)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* ---- the per-credential in-flight cap ---- */
+
+/* How many rows of one credential may be in flight at once: a credential
+ * whose Close hangs holds at most this many workers, so the others always
+ * have one (with a single worker nothing can be kept free). */
+static int credential_cap(const delivery *d)
+{
+    int cap = d->cfg->delivery_per_credential;
+    if (cap <= 0)
+        cap = d->nworkers - 1;
+    return cap > 0 ? cap : 1;
+}
+
+static int busy_with(const delivery *d, const char *credential)
+{
+    int n = 0;
+    for (int i = 0; i < d->nworkers; i++)
+        n += d->workers[i].busy_credential != NULL && strcmp(d->workers[i].busy_credential, credential) == 0;
+    return n;
+}
+
+/* Fills skip (room for nworkers) with the credentials at their cap. Under
+ * claim_lock; the names are borrowed from the workers. */
+static size_t credentials_at_cap(const delivery *d, int cap, const char **skip)
+{
+    size_t n = 0;
+    for (int i = 0; i < d->nworkers; i++) {
+        const char *c = d->workers[i].busy_credential;
+        int listed = 0;
+        for (size_t k = 0; c != NULL && k < n && !listed; k++)
+            listed = strcmp(skip[k], c) == 0;
+        if (c != NULL && !listed && busy_with(d, c) >= cap)
+            skip[n++] = c;
+    }
+    return n;
+}
+
+static int claim_row(worker *w, const char **skip, queue_row *row, int64_t *next_due)
+{
+    delivery *d = w->d;
+    pthread_mutex_lock(&d->claim_lock);
+    size_t nskip = credentials_at_cap(d, credential_cap(d), skip);
+    int got = queue_claim_except(d->q, now_ms(), skip, nskip, row, next_due);
+    if (got == 1)
+        w->busy_credential = strdup(row->credential); /* NULL (no memory): uncounted */
+    pthread_mutex_unlock(&d->claim_lock);
+    return got;
+}
+
+/* The row is settled: its credential's slot is free again, and a worker
+ * sleeping because of the cap may now take that credential's next row. */
+static void release_row(worker *w)
+{
+    delivery *d = w->d;
+    pthread_mutex_lock(&d->claim_lock);
+    int was_full = w->busy_credential != NULL && busy_with(d, w->busy_credential) >= credential_cap(d);
+    free(w->busy_credential);
+    w->busy_credential = NULL;
+    pthread_mutex_unlock(&d->claim_lock);
+    if (was_full)
+        delivery_wake(d);
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     delivery *d = w->d;
-    for (;;) {
+    const char **skip = calloc((size_t)d->nworkers, sizeof(*skip));
+    while (skip != NULL) {
         pthread_mutex_lock(&d->lock);
         int stopping = d->stopping;
         unsigned long seen = d->wakeups;
@@ -541,10 +609,10 @@ static void *worker_main(void *arg)
             break;
         queue_row row;
         int64_t next_due = -1;
-        memset(&row, 0, sizeof(row));
-        int got = queue_claim(d->q, now_ms(), &row, &next_due);
+        int got = claim_row(w, skip, &row, &next_due);
         if (got == 1) {
             deliver_row(w, &row);
+            release_row(w);
             queue_row_clear(&row);
             continue;
         }
@@ -552,6 +620,9 @@ static void *worker_main(void *arg)
             log_write(LOG_ERROR, "queue claim failed; retrying shortly", NULL);
         idle(d, seen, got == 0 ? next_due : -1);
     }
+    if (skip == NULL)
+        log_write(LOG_ERROR, "out of memory starting a delivery worker", NULL);
+    free(skip);
     return NULL;
 }
 
@@ -591,6 +662,7 @@ delivery *delivery_start(const config *cfg, queue *q, int dry_run)
     d->dry_run = dry_run;
     d->nworkers = cfg->delivery_workers > 0 ? cfg->delivery_workers : 1;
     pthread_mutex_init(&d->lock, NULL);
+    pthread_mutex_init(&d->claim_lock, NULL);
     pthread_cond_init(&d->cond, NULL);
     d->workers = calloc((size_t)d->nworkers, sizeof(worker));
     if (d->workers == NULL) {
@@ -649,6 +721,7 @@ void delivery_stop(delivery *d)
     meeting_cache_close(d->cache);
     rate_limit_free(d->rl);
     pthread_cond_destroy(&d->cond);
+    pthread_mutex_destroy(&d->claim_lock);
     pthread_mutex_destroy(&d->lock);
     free(d);
 }

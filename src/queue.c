@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "queue_internal.h"
@@ -58,14 +59,20 @@ static const char *const WRITER_SQL[W_COUNT] = {
     " d.state = 'pending' AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e"                \
     " WHERE e.order_key = d.order_key AND e.id < d.id AND e.state IN ('pending', 'inflight')))"
 
+/* Credentials the caller skips for now (delivery's per-credential in-flight
+ * cap): param is NULL (skip none) or a JSON array of credential names. */
+#define NOT_SKIPPED(param)                                                                                   \
+    " (" param " IS NULL OR d.credential NOT IN (SELECT value FROM json_each(" param ")))"
+
 /* Statements of the claim/settle connection, used under q->store_lock. The
  * claim and list queries return the row columns in queue_row's order. */
 static const char *const READER_SQL[R_COUNT] = {
     [R_CLAIM] = "UPDATE deliveries SET state = 'inflight', attempts = attempts + 1"
                 " WHERE id = (SELECT d.id FROM deliveries d INDEXED BY deliveries_pending WHERE" CLAIMABLE
-                " AND d.next_attempt_at <= ?1 ORDER BY d.id LIMIT 1)"
-                " RETURNING id, route, credential, dedup_key, payload, attempts, created_at",
-    [R_NEXT_DUE] = "SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE" CLAIMABLE,
+                " AND d.next_attempt_at <= ?1 AND" NOT_SKIPPED(
+                    "?2") " ORDER BY d.id LIMIT 1)"
+                          " RETURNING id, route, credential, dedup_key, payload, attempts, created_at",
+    [R_NEXT_DUE] = "SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE" CLAIMABLE " AND" NOT_SKIPPED("?1"),
     /* The settle statements share one binding layout: ?1 id, ?2 when, ?3 error. */
     [R_DONE] = "UPDATE deliveries SET state = 'done' WHERE id = ?1 AND state = 'inflight'",
     [R_RETRY] =
@@ -655,11 +662,31 @@ void queue_row_clear(queue_row *row)
     memset(row, 0, sizeof(*row));
 }
 
+/* The skip list as the JSON array NOT_SKIPPED binds; NULL when empty (or out
+ * of memory, which then skips nothing: the cap is a fairness aid, not a
+ * correctness rule). */
+static char *skip_list_json(const char *const *skip, size_t nskip)
+{
+    if (nskip == 0)
+        return NULL;
+    yajl_gen g = json_gen_new();
+    if (g == NULL)
+        return NULL;
+    yajl_gen_array_open(g);
+    for (size_t i = 0; i < nskip; i++)
+        json_gen_str(g, skip[i]);
+    yajl_gen_array_close(g);
+    char *text = json_gen_take(g, NULL);
+    yajl_gen_free(g);
+    return text;
+}
+
 /* When nothing is due, the earliest pending row tells the worker how long it
  * may sleep. Call under store_lock. */
-static int next_due_locked(queue *q, int64_t *next_due_ms)
+static int next_due_locked(queue *q, const char *skip_json, int64_t *next_due_ms)
 {
     sqlite3_stmt *st = q->rstmt[R_NEXT_DUE];
+    sqlite3_bind_text(st, 1, skip_json, -1, SQLITE_TRANSIENT); /* freed after the call */
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *next_due_ms = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
@@ -671,12 +698,12 @@ static int next_due_locked(queue *q, int64_t *next_due_ms)
     return 0;
 }
 
-int queue_claim(queue *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms)
+/* Claims under store_lock; see queue_claim_except. */
+static int claim_locked(queue *q, int64_t now_ms, const char *skip_json, queue_row *row, int64_t *next_due_ms)
 {
-    memset(row, 0, sizeof(*row));
-    pthread_mutex_lock(&q->store_lock);
     sqlite3_stmt *st = q->rstmt[R_CLAIM];
     sqlite3_bind_int64(st, 1, now_ms);
+    sqlite3_bind_text(st, 2, skip_json, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     int claimed = rc == SQLITE_ROW, filled = 0;
     if (claimed) {
@@ -684,23 +711,36 @@ int queue_claim(queue *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms)
         rc = sqlite3_step(st);
     }
     sqlite3_reset(st);
-    int ret;
     if (rc != SQLITE_DONE) {
         queue_store_error(q, "claim");
-        ret = -1;
-    } else if (claimed) {
-        /* Out of memory leaves the row inflight until the next start. */
-        ret = filled ? 1 : -1;
-    } else {
-        int64_t due = -1;
-        ret = next_due_locked(q, &due) < 0 ? -1 : 0;
-        if (next_due_ms)
-            *next_due_ms = due;
+        return -1;
     }
+    if (claimed) /* out of memory leaves the row inflight until the next start */
+        return filled ? 1 : -1;
+    int64_t due = -1;
+    int ret = next_due_locked(q, skip_json, &due) < 0 ? -1 : 0;
+    if (next_due_ms)
+        *next_due_ms = due;
+    return ret;
+}
+
+int queue_claim_except(queue *q, int64_t now_ms, const char *const *skip, size_t nskip, queue_row *row,
+                       int64_t *next_due_ms)
+{
+    memset(row, 0, sizeof(*row));
+    char *skip_json = skip_list_json(skip, nskip);
+    pthread_mutex_lock(&q->store_lock);
+    int ret = claim_locked(q, now_ms, skip_json, row, next_due_ms);
     pthread_mutex_unlock(&q->store_lock);
+    free(skip_json);
     if (ret != 1)
         queue_row_clear(row);
     return ret;
+}
+
+int queue_claim(queue *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms)
+{
+    return queue_claim_except(q, now_ms, NULL, 0, row, next_due_ms);
 }
 
 /* Runs one of the settle statements (?1 id, ?2 when, ?3 error); each changes

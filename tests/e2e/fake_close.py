@@ -124,6 +124,7 @@ class FakeClose:
         self._put_always = None
         self._put_answer = None
         self._put_hold = None
+        self._key_holds = {}  # Authorization value -> Event its PUTs wait on
         self._put_delay = 0.0
         self._puts_running = {}  # activity id -> PUTs being handled right now
         self._max_concurrent_puts = 0  # most PUTs to one activity at the same time
@@ -250,8 +251,23 @@ class FakeClose:
             self._put_hold = threading.Event()
 
     def release_puts(self):
+        """Releases every held PUT, those held per key included."""
         with self._lock:
-            hold, self._put_hold = self._put_hold, None
+            holds = [self._put_hold] + list(self._key_holds.values())
+            self._put_hold, self._key_holds = None, {}
+        for hold in holds:
+            if hold is not None:
+                hold.set()
+
+    def hold_puts_for(self, api_key):
+        """PUTs sent with this API key block (after being recorded) until
+        release_puts_for(api_key): one credential's Close hanging."""
+        with self._lock:
+            self._key_holds[self._basic(api_key)] = threading.Event()
+
+    def release_puts_for(self, api_key):
+        with self._lock:
+            hold = self._key_holds.pop(self._basic(api_key), None)
         if hold is not None:
             hold.set()
 
@@ -513,8 +529,10 @@ class FakeClose:
     def _put_applied(self, rec, activity_id):
         with self._lock:
             hold, delay = self._put_hold, self._put_delay
-        if hold is not None:
-            hold.wait()
+            key_hold = self._key_holds.get(rec.headers.get("authorization"))
+        for h in (hold, key_hold):
+            if h is not None:
+                h.wait()
         if delay:
             time.sleep(delay)
         with self._lock:

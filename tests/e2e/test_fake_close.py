@@ -164,6 +164,22 @@ class FakeCloseTest(unittest.TestCase):
         self.assertEqual(out, [200])
         self.assertEqual(self.fake.inflight(), 0)
 
+    def test_puts_held_for_one_key_only(self):
+        other = "api_otherKey_0123456789"
+        self.fake.accept_api_key(other)
+        self.fake.hold_puts_for(KEY)
+        out = []
+        t = threading.Thread(target=lambda: out.append(self.call("PUT", MEETING_PATH, b"{}")[0]))
+        t.start()
+        self.assertTrue(self.fake.wait_for(lambda f: f.inflight() == 1, 5))
+        # another key's PUT is answered while the first one hangs
+        status = self.call("PUT", MEETING_PATH, b"{}", auth=basic(other))[0]
+        self.assertEqual((status, out), (200, []))
+        self.fake.release_puts_for(KEY)
+        t.join(5)
+        self.assertEqual(out, [200])
+        self.assertEqual(self.fake.inflight(), 0)
+
 
 # A stand-in for closehook: reads the config, serves /healthz, logs JSON lines.
 STANDIN = textwrap.dedent('''

@@ -478,3 +478,56 @@ Test(queue, capped_store_refuses_new_jobs_but_still_delivers)
     queue_row_clear(&row);
     queue_close(q);
 }
+
+static int64_t submit_for(queue *q, const char *credential, const char *key)
+{
+    queue_job job = make_job("zoom", key, "{}");
+    job.credential = credential;
+    cr_assert_eq(queue_submit_wait(q, &job), QUEUE_ACCEPTED);
+    return job.id;
+}
+
+Test(queue, claim_except_passes_over_the_skipped_credentials_only)
+{
+    queue *q = open_store();
+    int64_t a1 = submit_for(q, "cred-a", "evt-a1");
+    submit_for(q, "cred-a", "evt-a2");
+    int64_t b1 = submit_for(q, "cred-b", "evt-b1");
+    int64_t c1 = submit_for(q, "cred-c", "evt-c1");
+
+    const char *skip_a[] = {"cred-a"};
+    queue_row row;
+    cr_assert_eq(queue_claim_except(q, now_ms(), skip_a, 1, &row, NULL), 1);
+    cr_expect_eq(row.id, b1, "the older rows of cred-a are passed over");
+    queue_row_clear(&row);
+
+    const char *skip_ab[] = {"cred-a", "cred-b"};
+    cr_assert_eq(queue_claim_except(q, now_ms(), skip_ab, 2, &row, NULL), 1);
+    cr_expect_eq(row.id, c1);
+    queue_row_clear(&row);
+
+    /* Only skipped credentials' rows are left: nothing due, and no due time
+     * either, so the worker sleeps instead of spinning on rows it may not take. */
+    int64_t next_due = 0;
+    cr_assert_eq(queue_claim_except(q, now_ms(), skip_a, 1, &row, &next_due), 0);
+    cr_expect_eq(next_due, -1);
+
+    /* Without the skip list the oldest row is next, as always. */
+    cr_assert_eq(queue_claim_except(q, now_ms(), NULL, 0, &row, NULL), 1);
+    cr_expect_eq(row.id, a1);
+    queue_row_clear(&row);
+    queue_close(q);
+}
+
+Test(queue, a_credential_name_with_json_metacharacters_is_skipped_exactly)
+{
+    queue *q = open_store();
+    submit_for(q, "we\"ird\\cred", "evt-1");
+    int64_t other = submit_for(q, "weird", "evt-2");
+    const char *skip[] = {"we\"ird\\cred"};
+    queue_row row;
+    cr_assert_eq(queue_claim_except(q, now_ms(), skip, 1, &row, NULL), 1);
+    cr_expect_eq(row.id, other);
+    queue_row_clear(&row);
+    queue_close(q);
+}
