@@ -51,7 +51,8 @@ struct admin {
     h2o_globalconf_t globalconf;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
-    int fd;
+    listener_watch watch;
+    int fd; /* -1 once the watch has it */
     pthread_t tid;
     atomic_int stopping;
     unsigned char token_digest[SIGNATURE_SHA256_LEN];
@@ -430,14 +431,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* ---- the listener and its loop ---- */
 
-static void on_accept(h2o_socket_t *listener, const char *err)
+static void on_accept(listener_watch *watch, h2o_socket_t *sock)
 {
-    if (err != NULL)
-        return;
-    admin *a = listener->data;
-    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock != NULL)
-        h2o_accept(&a->accept_ctx, sock);
+    admin *a = watch->data;
+    h2o_accept(&a->accept_ctx, sock);
 }
 
 static void *admin_main(void *arg)
@@ -447,15 +444,12 @@ static void *admin_main(void *arg)
     h2o_context_init(&a->ctx, loop, &a->globalconf);
     a->accept_ctx.ctx = &a->ctx;
     a->accept_ctx.hosts = a->globalconf.hosts;
-    h2o_socket_t *listener = h2o_evloop_socket_create(loop, a->fd, H2O_SOCKET_FLAG_DONT_READ);
-    listener->data = a;
-    h2o_socket_read_start(listener, on_accept);
+    listener_watch_start(&a->watch, &a->ctx, a->fd, "admin", on_accept, a);
+    a->fd = -1; /* the watch's now */
     while (!atomic_load(&a->stopping))
         h2o_evloop_run(loop, ADMIN_LOOP_TICK_MS);
 
-    h2o_socket_read_stop(listener);
-    h2o_socket_close(listener);
-    a->fd = -1; /* closed with the socket */
+    listener_watch_close(&a->watch);
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     do {
@@ -526,7 +520,7 @@ admin *admin_start(const config *cfg, queue *q, char *err, size_t errlen)
     answer_register_filter(pathconf, start_config, a);
     answer_register_filter(&host->fallback_path, start_config, a);
 
-    if ((a->fd = listener_open(&cfg->admin_listener, 0, ADMIN_LISTEN_BACKLOG, "admin listen", err, errlen)) <
+    if ((a->fd = listener_open(&cfg->admin_listener, ADMIN_LISTEN_BACKLOG, "admin listen", err, errlen)) <
             0 ||
         pthread_create(&a->tid, NULL, admin_main, a) != 0) {
         if (err[0] == '\0')

@@ -78,6 +78,13 @@ static const family families[] = {
      {"credential"},
      NULL,
      0},
+    {"closehook_accept_backoffs_total",
+     METRIC_COUNTER,
+     "Accepts that failed for want of file descriptors or memory, each followed by a 100 ms pause of that "
+     "listener, by listener (webhook, admin) and reason (emfile, enfile, enobufs, enomem).",
+     {"listener", "reason"},
+     NULL,
+     0},
     {"closehook_credential_pause_seconds",
      METRIC_GAUGE,
      "Seconds a credential is paused for Close's rate limit (0: flowing).",

@@ -1,6 +1,7 @@
-/* server: the inbound HTTP side. Each event-loop thread owns an h2o context
- * and its own SO_REUSEPORT sockets, so the kernel spreads connections across
- * threads and no lock sits on the request path. A webhook's answer waits for
+/* server: the inbound HTTP side. Each listen address is bound once (so a
+ * second daemon on the port fails to start); each event-loop thread owns an
+ * h2o context and its own dup() of every listen socket, so the loops all
+ * accept from the one socket and no lock sits on the request path. A webhook's answer waits for
  * the queue's group commit: the handler hands the jobs to the writer thread and
  * returns; the writer wakes this loop through an h2o multithread queue, and the
  * loop sends the 202. The request may have gone away by then (client closed),
@@ -60,6 +61,7 @@ struct server {
 
 /* What one listen socket of one loop needs at accept time. */
 typedef struct listener_slot {
+    listener_watch watch; /* accepts, backing off when out of descriptors */
     h2o_accept_ctx_t accept_ctx;
     server *srv;
     size_t index; /* into cfg->listeners and srv->tls */
@@ -72,9 +74,8 @@ struct server_thread {
     listener_slot *slots; /* one per listener */
     h2o_multithread_queue_t *mq;
     h2o_multithread_receiver_t committed;
-    int *fds;               /* one listen socket per listener */
-    h2o_socket_t **sockets; /* the same, wrapped for the loop; NULL once closed */
-    long waiting;           /* webhooks waiting for their commit (loop thread only) */
+    int *fds;     /* per listener: this loop's dup of the listen socket; -1 once watched */
+    long waiting; /* webhooks waiting for their commit (loop thread only) */
 };
 
 /* The config in force. A request reads it once per use; a retired config stays
@@ -492,14 +493,9 @@ static int on_req(h2o_handler_t *handler, h2o_req_t *req)
 
 /* ---- sockets and loops ---- */
 
-static void on_accept(h2o_socket_t *listener, const char *err)
+static void on_accept(listener_watch *watch, h2o_socket_t *sock)
 {
-    if (err != NULL)
-        return;
-    listener_slot *slot = listener->data;
-    h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-    if (sock == NULL)
-        return;
+    listener_slot *slot = watch->data;
     /* The TLS context in force now: a SIGHUP may have loaded a new certificate. */
     slot->accept_ctx.ssl_ctx = atomic_load(&slot->srv->tls[slot->index]);
     h2o_accept(&slot->accept_ctx, sock);
@@ -551,6 +547,34 @@ int server_set_config(server *s, const config *cfg, char *err, size_t errlen)
     return 0;
 }
 
+/* Binds every listener once and gives each thread its own descriptor of it
+ * (the first thread the socket itself, the others dup()s). 0, or -1 with err;
+ * what was opened is closed by server_free. */
+static int open_listeners(server *s, const config *cfg, char *err, size_t errlen)
+{
+    for (int t = 0; t < s->nthreads; t++) {
+        server_thread *thread = &s->threads[t];
+        thread->srv = s;
+        thread->fds = malloc(cfg->nlisteners * sizeof(int));
+        thread->slots = calloc(cfg->nlisteners, sizeof(listener_slot));
+        if (thread->fds == NULL || thread->slots == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < cfg->nlisteners; i++)
+            thread->fds[i] = -1;
+    }
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        int fd = listener_open(&cfg->listeners[i], SERVER_LISTEN_BACKLOG, "listen", err, errlen);
+        if ((s->threads[0].fds[i] = fd) < 0)
+            return -1;
+        for (int t = 1; t < s->nthreads; t++)
+            if ((s->threads[t].fds[i] = listener_dup(fd, "listen", err, errlen)) < 0)
+                return -1;
+    }
+    return 0;
+}
+
 server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
 {
     server *s = calloc(1, sizeof(*s));
@@ -588,41 +612,19 @@ server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
     answer_register_filter(pathconf, current_config, s);
     answer_register_filter(&host->fallback_path, current_config, s);
 
-    for (int t = 0; t < s->nthreads; t++) {
-        server_thread *thread = &s->threads[t];
-        thread->srv = s;
-        thread->fds = calloc(cfg->nlisteners, sizeof(int));
-        thread->sockets = calloc(cfg->nlisteners, sizeof(h2o_socket_t *));
-        thread->slots = calloc(cfg->nlisteners, sizeof(listener_slot));
-        if (thread->fds == NULL || thread->sockets == NULL || thread->slots == NULL) {
-            snprintf(err, errlen, "out of memory");
-            server_free(s);
-            return NULL;
-        }
-        for (size_t i = 0; i < cfg->nlisteners; i++)
-            thread->fds[i] = -1;
-        for (size_t i = 0; i < cfg->nlisteners; i++) {
-            thread->fds[i] =
-                listener_open(&cfg->listeners[i], 1, SERVER_LISTEN_BACKLOG, "listen", err, errlen);
-            if (thread->fds[i] < 0) {
-                server_free(s);
-                return NULL;
-            }
-        }
+    if (open_listeners(s, cfg, err, errlen) != 0) {
+        server_free(s);
+        return NULL;
     }
     return s;
 }
 
+/* This loop's descriptors only: the socket keeps listening (and the other
+ * loops accepting) until every loop has closed its own. */
 static void close_listeners(server_thread *thread)
 {
-    for (size_t i = 0; i < current_config(thread->srv)->nlisteners; i++) {
-        if (thread->sockets[i] != NULL) {
-            h2o_socket_read_stop(thread->sockets[i]);
-            h2o_socket_close(thread->sockets[i]);
-            thread->sockets[i] = NULL;
-            thread->fds[i] = -1; /* closed with the socket */
-        }
-    }
+    for (size_t i = 0; i < current_config(thread->srv)->nlisteners; i++)
+        listener_watch_close(&thread->slots[i].watch);
 }
 
 static uint64_t monotonic_ms(void)
@@ -681,9 +683,9 @@ static void *thread_main(void *arg)
     h2o_multithread_register_receiver(thread->mq, &thread->committed, on_committed);
 
     for (size_t i = 0; i < current_config(s)->nlisteners; i++) {
-        thread->sockets[i] = h2o_evloop_socket_create(loop, thread->fds[i], H2O_SOCKET_FLAG_DONT_READ);
-        thread->sockets[i]->data = &thread->slots[i];
-        h2o_socket_read_start(thread->sockets[i], on_accept);
+        listener_watch_start(&thread->slots[i].watch, &thread->ctx, thread->fds[i], "webhook", on_accept,
+                             &thread->slots[i]);
+        thread->fds[i] = -1; /* the watch's now */
     }
     while (!atomic_load(&s->stopping))
         h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
@@ -730,7 +732,6 @@ void server_free(server *s)
             if (thread->fds[i] >= 0)
                 close(thread->fds[i]);
         free(thread->fds);
-        free(thread->sockets);
         free(thread->slots);
     }
     free(s->threads);

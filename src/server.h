@@ -1,7 +1,8 @@
 /* server: the inbound HTTP side on libh2o-evloop.
  *
- * One event loop per thread, each with its own SO_REUSEPORT listen socket per
- * listener. POST /hooks/<route> runs the route's source (source.h), mapping and
+ * One event loop per thread. Each listener is bound once (no SO_REUSEPORT: a
+ * second daemon on the port fails at server_create) and every loop accepts on
+ * its own dup() of it (listener.h). POST /hooks/<route> runs the route's source (source.h), mapping and
  * queue; the 202 is sent from the loop thread only after the queue's writer has
  * committed the row. GET /healthz (process alive), GET /readyz (503 once
  * stopping). Every answer has a Content-Length so keep-alive holds.
@@ -14,7 +15,8 @@
 
 typedef struct server server;
 
-/* Binds the listeners. NULL with err filled (address in use, bad host). */
+/* Binds the listeners. NULL with err filled (address in use, bad host), e.g.
+ * "listen 127.0.0.1:8080: Address already in use". */
 server *server_create(const config *cfg, queue *q, char *err, size_t errlen);
 /* Runs the event loops until server_stop; returns 0 on a clean stop. */
 int server_run(server *s);
