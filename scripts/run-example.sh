@@ -2,7 +2,9 @@
 # Builds closehook and runs it on config/closehook.example.json. With no
 # CLOSE_API_KEY in the environment the Close credential is absent, so this asks
 # for `serve --dry-run` (serve alone refuses to start without the credential)
-# and the daemon logs each PUT it would send. Safe to rerun.
+# and the daemon logs each PUT it would send. The example's outcome and activity
+# ids are placeholders (outcome_REPLACE_WITH_...), which serve refuses unless
+# asked: --allow-placeholders. Safe to rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -31,4 +33,4 @@ if [ -z "${CLOSE_API_KEY:-}" ]; then
   echo "run-example: CLOSE_API_KEY not set: serve --dry-run, PUTs are logged, not sent" >&2
   dry_run=(--dry-run)
 fi
-exec ./build/closehook serve --config config/closehook.example.json "${dry_run[@]}" "$@"
+exec ./build/closehook serve --config config/closehook.example.json --allow-placeholders "${dry_run[@]}" "$@"

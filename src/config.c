@@ -502,17 +502,17 @@ static void load_settings(loader *ld, config *cfg, yajl_val root)
 
 /* ---- load / free ---- */
 
-static yajl_val parse_config_file(loader *ld)
+/* The parsed tree, and in *text (the caller frees it) the file it came from. */
+static yajl_val parse_config_file(loader *ld, char **text, size_t *len)
 {
-    size_t len = 0;
-    char *text = secret_read_file(ld->file, CONFIG_MAX_FILE_BYTES, &len);
-    if (text == NULL) {
+    *len = 0;
+    *text = secret_read_file(ld->file, CONFIG_MAX_FILE_BYTES, len);
+    if (*text == NULL) {
         loader_fail(ld, NULL, NULL, "cannot read: %s", strerror(errno));
         return NULL;
     }
     char why[CONFIG_LINE_MAX / 2];
-    yajl_val root = json_parse(text, len, why, sizeof(why));
-    free(text);
+    yajl_val root = json_parse(*text, *len, why, sizeof(why));
     if (root == NULL) {
         loader_fail(ld, NULL, NULL, "%s", why);
     } else if (!YAJL_IS_OBJECT(root)) {
@@ -539,16 +539,20 @@ config *config_load_mode(const char *path, unsigned flags, const char *only_rout
     loader ld = {.file = path, .err = err, .errlen = errlen, .flags = flags, .only_route = only_route};
     if (err != NULL && errlen > 0)
         err[0] = '\0';
-    yajl_val root = parse_config_file(&ld);
-    if (root == NULL)
-        return NULL;
-    config *cfg = calloc(1, sizeof(*cfg));
+    char *text;
+    size_t len;
+    yajl_val root = parse_config_file(&ld, &text, &len);
+    config *cfg = root ? calloc(1, sizeof(*cfg)) : NULL;
     if (cfg == NULL) {
-        loader_fail(&ld, NULL, NULL, "out of memory");
+        if (root != NULL)
+            loader_fail(&ld, NULL, NULL, "out of memory");
         yajl_tree_free(root);
+        free(text);
         return NULL;
     }
     cfg->path = loader_xstrdup(&ld, path);
+    config_check_placeholders(&ld, cfg, root, text, len);
+    free(text);
     loader_check_keys(&ld, root, NULL, top_keys);
     load_settings(&ld, cfg, root);
     config_load_credentials(&ld, cfg, root);
@@ -602,6 +606,7 @@ void config_free(config *cfg)
     free(cfg->admin_listener.host);
     free(cfg->admin_token_ref);
     secret_free(cfg->admin_token);
+    free(cfg->placeholder_first);
     free(cfg->path);
     free(cfg);
 }

@@ -123,10 +123,13 @@ typedef struct config {
     size_t ncredentials;
     route *routes;
     size_t nroutes;
+    size_t nplaceholders;    /* placeholder values accepted (CONFIG_LOAD_ALLOW_PLACEHOLDERS) */
+    char *placeholder_first; /* "FILE:LINE: KEY" of the first of them; NULL when none */
 } config;
 
 /* Loads path. Returns a config, or NULL with every problem written to err (one
- * per line, each "FILE: KEY: PROBLEM"). */
+ * per line, each "FILE: KEY: PROBLEM", or "FILE:LINE: KEY: PROBLEM" where the
+ * line is known). */
 config *config_load(const char *path, char *err, size_t errlen);
 
 /* How much of the config a command needs. Default (0, what config_load and
@@ -137,9 +140,16 @@ config *config_load(const char *path, char *err, size_t errlen);
  * must work beside the daemon without its environment. With only_route NULL
  * (dlq: it needs the store) no secret at all is resolved; with only_route
  * (try) only that route's signing secret and the credentials are. Routes
- * whose secret was skipped have no source. */
+ * whose secret was skipped have no source.
+ * Placeholders: a string value anywhere in the file holding "REPLACE_WITH"
+ * (how the shipped examples mark ids only the operator knows, such as
+ * "outcome_REPLACE_WITH_YOUR_NO_SHOW_OUTCOME_ID") is an error naming file, line
+ * and key ("FILE:LINE: KEY: PROBLEM"). CONFIG_LOAD_ALLOW_PLACEHOLDERS accepts
+ * them (check-config and serve --allow-placeholders, try, dlq) and counts them
+ * in nplaceholders. Comments are not values. */
 #define CONFIG_LOAD_ALLOW_ABSENT 1u
 #define CONFIG_LOAD_NO_SECRETS 2u
+#define CONFIG_LOAD_ALLOW_PLACEHOLDERS 4u
 config *config_load_mode(const char *path, unsigned flags, const char *only_route, char *err, size_t errlen);
 void config_free(config *cfg);
 

@@ -1,7 +1,7 @@
-/* config_internal: what config.c shares with config_routes.c and
- * config_print.c and nothing else: the loader that collects every problem of
- * one load, its typed accessors, and the table of numeric settings, so
- * loading, defaults and printing cannot drift apart. */
+/* config_internal: what config.c shares with config_routes.c,
+ * config_print.c and config_placeholders.c and nothing else: the loader that
+ * collects every problem of one load, its typed accessors, and the table of
+ * numeric settings, so loading, defaults and printing cannot drift apart. */
 #ifndef CLOSEHOOK_CONFIG_INTERNAL_H
 #define CLOSEHOOK_CONFIG_INTERNAL_H
 
@@ -53,6 +53,11 @@ char *loader_resolve_reference(loader *ld, const char *ref, const char *where, c
 void config_load_credentials(loader *ld, config *cfg, yajl_val root);
 void config_load_routes(loader *ld, config *cfg, yajl_val root);
 void config_load_cidrs(loader *ld, yajl_val obj, const char *where, const char *key, netaddr_list *out);
+
+/* config_placeholders.c: reports (or, under CONFIG_LOAD_ALLOW_PLACEHOLDERS,
+ * counts into cfg) every string value of root holding a placeholder; text and
+ * len are the file root was parsed from, for line numbers. */
+void config_check_placeholders(loader *ld, config *cfg, yajl_val root, const char *text, size_t len);
 
 /* Every numeric setting with its place, range and default: one table, so
  * loading, defaults and config_print cannot drift apart. */

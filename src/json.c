@@ -159,6 +159,59 @@ yajl_val json_parse(const char *buf, size_t len, char *err, size_t errlen)
     return v;
 }
 
+/* json_string_value_lines's pass: a cursor (the line at byte pos) that only
+ * moves forward, so the whole document is counted once. */
+typedef struct value_lines {
+    const char *buf;
+    yajl_handle h;
+    size_t pos, line;
+    size_t *lines, n, cap;
+} value_lines;
+
+static int note_value_line(void *ctx, const unsigned char *s, size_t len)
+{
+    (void)s;
+    (void)len;
+    value_lines *v = ctx;
+    /* Inside a callback yajl has consumed the string token itself; JSON
+     * strings hold no raw newline, so its end is on its line. */
+    size_t end = yajl_get_bytes_consumed(v->h);
+    for (; v->pos < end; v->pos++)
+        v->line += v->buf[v->pos] == '\n';
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? 2 * v->cap : 16;
+        size_t *grown = realloc(v->lines, cap * sizeof(*grown));
+        if (grown == NULL)
+            return 0;
+        v->lines = grown;
+        v->cap = cap;
+    }
+    v->lines[v->n++] = v->line;
+    return 1;
+}
+
+size_t *json_string_value_lines(const char *buf, size_t len, size_t *count)
+{
+    static const yajl_callbacks callbacks = {.yajl_string = note_value_line};
+    value_lines v = {.buf = buf, .line = 1};
+    *count = 0;
+    yajl_handle h = yajl_alloc(&callbacks, NULL, &v);
+    if (h == NULL)
+        return NULL;
+    v.h = h;
+    yajl_config(h, yajl_allow_comments, 1);
+    yajl_status st = yajl_parse(h, (const unsigned char *)buf, len);
+    if (st == yajl_status_ok)
+        st = yajl_complete_parse(h);
+    yajl_free(h);
+    if (st != yajl_status_ok) {
+        free(v.lines);
+        return NULL;
+    }
+    *count = v.n;
+    return v.lines;
+}
+
 yajl_val json_member(yajl_val obj, const char *key)
 {
     if (!YAJL_IS_OBJECT(obj))

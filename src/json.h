@@ -30,6 +30,13 @@ yajl_val json_parse(const char *buf, size_t len, char *err, size_t errlen);
  * when every key is unique. Walks without recursion. */
 int json_find_duplicate_key(yajl_val root, char *path, size_t cap);
 
+/* The line (from 1) of every string value in buf, in document order (keys
+ * are not values; comments are skipped), so a check over the parsed tree can
+ * name where its n-th string value sits: malloc'ed, *count entries. buf should
+ * be a document json_parse accepted; NULL (and *count 0) when it is not or on
+ * out of memory. */
+size_t *json_string_value_lines(const char *buf, size_t len, size_t *count);
+
 /* The value at a dotted path, or NULL when any segment is missing. */
 yajl_val json_get(yajl_val root, const char *path);
 

@@ -38,12 +38,15 @@ typedef struct command_help {
 } command_help;
 
 static const command_help help[] = {
-    {"serve", "serve --config FILE [--dry-run] [--print-config]\n"
+    {"serve", "serve --config FILE [--dry-run] [--allow-placeholders] [--print-config]\n"
               "        run the daemon; --dry-run logs each Close PUT instead of sending it.\n"
               "        Without --dry-run every credential's secret must load, or serve refuses.\n"
+              "        A value holding REPLACE_WITH (an example's placeholder id) is refused\n"
+              "        unless --allow-placeholders (then logged as a warning).\n"
               "        SIGTERM drains and exits 0; SIGHUP reloads FILE (refused whole if invalid)\n"},
-    {"check-config", "check-config FILE [--print-config]\n"
+    {"check-config", "check-config FILE [--allow-placeholders] [--print-config]\n"
                      "        validate FILE, list every problem with its key; exit 0 when valid;\n"
+                     "        --allow-placeholders accepts REPLACE_WITH placeholders (noted on stderr);\n"
                      "        --print-config shows the effective config, secrets only by reference\n"},
     {"dlq", "dlq list --config FILE [--route R] [--json]\n"
             "        list dead-lettered updates: id, route, attempts, age, Close's answer\n"},
@@ -85,9 +88,23 @@ static config *load_config_mode_or_report(const char *path, unsigned flags, cons
     return cfg;
 }
 
-static config *load_config_or_report(const char *path)
+/* Placeholders allowed are still worth a word: updates naming them fail at Close. */
+static void note_placeholders(const config *cfg, const char *command)
 {
-    return load_config_mode_or_report(path, 0, NULL);
+    if (cfg->nplaceholders == 0)
+        return;
+    char count[24];
+    snprintf(count, sizeof(count), "%zu", cfg->nplaceholders);
+    if (strcmp(command, "serve") == 0)
+        log_write(LOG_WARN,
+                  "config still holds placeholder values (--allow-placeholders); updates naming them "
+                  "will fail at Close",
+                  "placeholders", count, "first", cfg->placeholder_first, NULL);
+    else
+        fprintf(stderr,
+                "closehook %s: note: %s placeholder value(s) accepted (--allow-placeholders), the first at "
+                "%s; replace them before serving (without the flag every one is listed)\n",
+                command, count, cfg->placeholder_first ? cfg->placeholder_first : "?");
 }
 
 /* ---- serve ---- */
@@ -121,16 +138,20 @@ static int cmd_serve(int argc, char **argv)
 {
     const char *config_path = NULL;
     int dry_run = 0, print_config = 0;
+    unsigned flags = 0;
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"dry-run", no_argument, NULL, 'n'},
+                                         {"allow-placeholders", no_argument, NULL, 'a'},
                                          {"print-config", no_argument, NULL, 'p'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    for (int c; (c = getopt_long(argc, argv, "c:nph", opts, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, "c:naph", opts, NULL)) != -1;) {
         if (c == 'c')
             config_path = optarg;
         else if (c == 'n')
             dry_run = 1;
+        else if (c == 'a')
+            flags |= CONFIG_LOAD_ALLOW_PLACEHOLDERS;
         else if (c == 'p')
             print_config = 1;
         else
@@ -140,7 +161,9 @@ static int cmd_serve(int argc, char **argv)
         fprintf(stderr, "closehook serve: --config FILE is required\n");
         return 2;
     }
-    config *cfg = load_config_mode_or_report(config_path, dry_run ? CONFIG_LOAD_ALLOW_ABSENT : 0, NULL);
+    if (dry_run)
+        flags |= CONFIG_LOAD_ALLOW_ABSENT;
+    config *cfg = load_config_mode_or_report(config_path, flags, NULL);
     if (cfg == NULL)
         return 1;
     if (print_config) {
@@ -149,6 +172,7 @@ static int cmd_serve(int argc, char **argv)
         return 0;
     }
     log_set_level(cfg->log_level);
+    note_placeholders(cfg, "serve");
     char version_label[32];
     snprintf(version_label, sizeof(version_label), "%s", CLOSEHOOK_VERSION);
     metrics_set("closehook_build_info", 1, METRIC_LABELS(version_label));
@@ -202,7 +226,7 @@ static int cmd_serve(int argc, char **argv)
               cfg->listeners[0].host, "port", port, "threads", threads, "store", cfg->store_path, "dry_run",
               dry_run ? "true" : "false", NULL);
 
-    if ((reload = reloader_new(config_path, cfg, srv, d)) == NULL)
+    if ((reload = reloader_new(config_path, flags & CONFIG_LOAD_ALLOW_PLACEHOLDERS, cfg, srv, d)) == NULL)
         goto out;
     cfg = NULL; /* the reloader owns it now, and every config after it */
     signal_waiter waiter = {.set = set, .srv = srv, .reload = reload};
@@ -237,10 +261,13 @@ out:
 static int cmd_check_config(int argc, char **argv)
 {
     int print_config = 0;
+    unsigned flags = 0;
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--print-config") == 0)
             print_config = 1;
+        else if (strcmp(argv[i], "--allow-placeholders") == 0)
+            flags |= CONFIG_LOAD_ALLOW_PLACEHOLDERS;
         else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
             path = argv[++i];
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
@@ -254,9 +281,10 @@ static int cmd_check_config(int argc, char **argv)
         fprintf(stderr, "closehook check-config: FILE is required\n");
         return 2;
     }
-    config *cfg = load_config_or_report(path);
+    config *cfg = load_config_mode_or_report(path, flags, NULL);
     if (cfg == NULL)
         return 1;
+    note_placeholders(cfg, "check-config");
     if (print_config)
         config_print(cfg);
     else
@@ -315,8 +343,10 @@ static int cmd_try(int argc, char **argv)
         fprintf(stderr, "closehook try: --config FILE, --route R and SAMPLE are required\n");
         goto out;
     }
-    config *cfg = load_config_mode_or_report(config_path, CONFIG_LOAD_ALLOW_ABSENT | CONFIG_LOAD_NO_SECRETS,
-                                             in.route_name);
+    /* try sends nothing, so an example's placeholder ids may stay. */
+    config *cfg = load_config_mode_or_report(
+        config_path, CONFIG_LOAD_ALLOW_ABSENT | CONFIG_LOAD_NO_SECRETS | CONFIG_LOAD_ALLOW_PLACEHOLDERS,
+        in.route_name);
     if (cfg == NULL) {
         rc = 1;
         goto out;
@@ -597,7 +627,9 @@ static int cmd_dlq(int argc, char **argv)
     int rc = dlq_parse(argc, argv, &a);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    config *cfg = load_config_mode_or_report(a.config_path, CONFIG_LOAD_NO_SECRETS, NULL);
+    /* dlq reads the store only: the daemon's config, placeholders and all. */
+    config *cfg = load_config_mode_or_report(a.config_path,
+                                             CONFIG_LOAD_NO_SECRETS | CONFIG_LOAD_ALLOW_PLACEHOLDERS, NULL);
     if (cfg == NULL)
         return 1;
     char err[512];

@@ -14,6 +14,7 @@
 
 struct reloader {
     char *path;
+    unsigned flags;
     config *active;
     config **retired;
     size_t nretired;
@@ -21,13 +22,14 @@ struct reloader {
     delivery *d;
 };
 
-reloader *reloader_new(const char *path, config *active, server *srv, delivery *d)
+reloader *reloader_new(const char *path, unsigned flags, config *active, server *srv, delivery *d)
 {
     reloader *r = calloc(1, sizeof(*r));
     if (r == NULL || (r->path = strdup(path)) == NULL) {
         free(r);
         return NULL;
     }
+    r->flags = flags;
     r->active = active;
     r->srv = srv;
     r->d = d;
@@ -74,7 +76,7 @@ static void warn_start_up_values(const config *cur, const config *next)
 int reloader_reload(reloader *r)
 {
     char *err = calloc(1, RELOAD_ERROR_CAP);
-    config *next = err ? config_load(r->path, err, RELOAD_ERROR_CAP) : NULL;
+    config *next = err ? config_load_mode(r->path, r->flags, NULL, err, RELOAD_ERROR_CAP) : NULL;
     if (next == NULL) {
         log_write(LOG_ERROR, "reload refused: the new config is invalid; the old one keeps serving", "config",
                   r->path, "errors", err ? err : "out of memory", NULL);

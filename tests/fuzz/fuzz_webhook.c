@@ -31,7 +31,7 @@ static void setup(void)
     setenv("GOOGLE_CHANNEL_TOKEN", "demo-google-channel-token", 0);
     setenv("CLOSE_API_KEY", "api_fuzz_placeholder", 0); /* an absent credential is an error now */
     char err[4096] = "";
-    cfg = config_load(EXAMPLE_CONFIG, err, sizeof(err));
+    cfg = config_load_mode(EXAMPLE_CONFIG, CONFIG_LOAD_ALLOW_PLACEHOLDERS, NULL, err, sizeof(err));
     devnull = fopen("/dev/null", "w");
     if (cfg == NULL || cfg->nroutes == 0 || devnull == NULL) {
         fprintf(stderr, "fuzz_webhook: cannot load %s: %s\n", EXAMPLE_CONFIG, err);

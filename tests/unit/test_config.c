@@ -603,10 +603,11 @@ Test(config, example_config_loads)
     setenv("RECORDER_WEBHOOK_SECRET", "whsec_ZXhhbXBsZS1yZWNvcmRlci1rZXk=", 1);
     setenv("GRAPH_CLIENT_STATE", "example-graph-client-state", 1);
     setenv("GOOGLE_CHANNEL_TOKEN", "example-google-channel-token", 1);
-    unsetenv("CLOSE_API_KEY"); /* as run-example.sh without a key: serve --dry-run */
+    unsetenv("CLOSE_API_KEY"); /* as run-example.sh without a key: serve --dry-run --allow-placeholders */
     char err[ERR_LEN];
-    config *cfg = config_load_mode(SAMPLES_DIR "/../../config/closehook.example.json",
-                                   CONFIG_LOAD_ALLOW_ABSENT, NULL, err, sizeof(err));
+    config *cfg =
+        config_load_mode(SAMPLES_DIR "/../../config/closehook.example.json",
+                         CONFIG_LOAD_ALLOW_ABSENT | CONFIG_LOAD_ALLOW_PLACEHOLDERS, NULL, err, sizeof(err));
     cr_assert_not_null(cfg, "%s", err);
     cr_assert_eq(cfg->nlisteners, 1);
     cr_assert_str_eq(cfg->listeners[0].host, "127.0.0.1");

@@ -121,3 +121,23 @@ Test(json, duplicate_keys_are_found_with_their_path)
     cr_expect_eq(json_find_duplicate_key(v, path, sizeof(path)), 0);
     yajl_tree_free(v);
 }
+
+Test(json, string_value_lines_skip_keys_and_comments)
+{
+    static const char text[] = "// \"not a value\"\n"
+                               "{\"a\": \"one\",\n"
+                               " /* \"nor this\" */ \"b\": [1,\n"
+                               "   \"two\", {\"c\":\n"
+                               "\n"
+                               "     \"three\"}]}\n";
+    size_t n = 0;
+    size_t *lines = json_string_value_lines(text, strlen(text), &n);
+    cr_assert_not_null(lines);
+    cr_assert_eq(n, 3);
+    cr_expect_eq(lines[0], 2);
+    cr_expect_eq(lines[1], 4);
+    cr_expect_eq(lines[2], 6);
+    free(lines);
+    cr_expect_null(json_string_value_lines("{\"a\": ", 6, &n));
+    cr_expect_eq(n, 0);
+}
