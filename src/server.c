@@ -602,6 +602,8 @@ server *server_create(const config *cfg, queue *q, char *err, size_t errlen)
     /* h2o refuses larger bodies itself, before buffering them; its 413 goes
      * through answer_on_setup_ostream like ours. */
     s->globalconf.max_request_entity_size = cfg->body_limit;
+    /* HTTP/1.1 only, as tls.c explains: no h2c upgrade either. */
+    s->globalconf.http1.upgrade_to_http2 = 0;
     s->globalconf.server_name = h2o_iovec_init(H2O_STRLIT("closehook"));
     h2o_hostconf_t *host =
         h2o_config_register_host(&s->globalconf, h2o_iovec_init(H2O_STRLIT("default")), 65535);

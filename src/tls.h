@@ -1,6 +1,6 @@
 /* tls: the OpenSSL context of a TLS listener, with modern defaults: TLS 1.2
  * and 1.3 only, forward-secret AEAD ciphers for 1.2, no compression or
- * renegotiation, ALPN h2 and http/1.1. Plain HTTP stays the default behind a
+ * renegotiation, ALPN http/1.1 only (tls.c says why not h2). Plain HTTP stays the default behind a
  * TLS-terminating load balancer; this is for nodes that face senders directly.
  * Called from the main and signal threads (start-up, SIGHUP). */
 #ifndef CLOSEHOOK_TLS_H

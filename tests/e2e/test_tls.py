@@ -1,6 +1,9 @@
 """TLS listeners (issue 7): a listener with "tls" answers over HTTPS with the
 configured certificate (generated here at test time), refuses old protocol
-versions, and serves a replaced certificate after SIGHUP."""
+versions, and serves a replaced certificate after SIGHUP. A client asking for
+HTTP/2 is answered over HTTP/1.1 (ALPN offers only http/1.1: h2o 2.2 can only
+reset an over-limit h2 stream, never answer it), so a body over body_limit
+gets the same 413 JSON on every connection (issue 10, item 12)."""
 
 import hashlib
 import http.client
@@ -29,14 +32,14 @@ class Tls(E2ETestCase):
         self.cert, self.key = make_cert(self.tmp, "first")
         self.tls_port = harness.free_port()
 
-    def start_tls_daemon(self):
+    def start_tls_daemon(self, body_limit=1048576):
         tls = {"cert": self.cert, "key": self.key}
 
         def listen(port):  # the plain listener is what the harness health-checks
             return [{"host": "127.0.0.1", "port": port},
                     {"host": "127.0.0.1", "port": self.tls_port, "tls": tls}]
         d = harness.Daemon(harness.BINARY,
-                           lambda port: harness.write_config(self.tmp, port, self.fake.url,
+                           lambda port: harness.write_config(self.tmp, port, self.fake.url, body_limit=body_limit,
                                                              extra={"listen": listen(port)}),
                            harness.daemon_env(), os.path.join(self.tmp, "daemon-tls.log"))
         self.daemons.append(d)
@@ -88,6 +91,52 @@ class Tls(E2ETestCase):
             with self.assertRaises((ssl.SSLError, ConnectionResetError)):
                 with ctx.wrap_socket(raw) as s:
                     s.do_handshake()
+
+    def curl(self, url, body_file, *args):
+        """POSTs the file with curl (which speaks HTTP/2; Python here does not);
+        returns (curl exit code, HTTP version, status, body, curl's stderr)."""
+        out = os.path.join(self.tmp, "curl-answer")
+        proc = subprocess.run(
+            ["curl", "-sS", "--cacert", self.cert, "-o", out, "-w", "%{http_version} %{http_code}",
+             "--max-time", "20", "-H", "Content-Type: application/json", "--data-binary", "@" + body_file,
+             *args, url], capture_output=True, text=True, timeout=30)
+        version, _, code = proc.stdout.partition(" ")
+        body = b""
+        if os.path.exists(out):  # no file when the stream was reset before any answer
+            with open(out, "rb") as f:
+                body = f.read()
+            os.unlink(out)
+        return proc.returncode, version, int(code or 0), body, proc.stderr
+
+    def test_a_client_asking_for_http2_gets_the_413_json_over_http1(self):
+        limit = 64 * 1024
+        d = self.start_tls_daemon(body_limit=limit)
+        big = os.path.join(self.tmp, "big.json")
+        with open(big, "wb") as f:
+            f.write(b'{"padding": "' + b"x" * (16 * limit) + b'"}')
+        tls_url = f"https://127.0.0.1:{self.tls_port}/hooks/zoom"
+        plain_url = f"http://127.0.0.1:{d.port}/hooks/zoom"
+        # curl sends content-length from the file, or the body chunked when asked.
+        cases = (("h2 over TLS, content-length", tls_url, ("--http2",)),
+                 ("h2 over TLS, chunked", tls_url, ("--http2", "-H", "Transfer-Encoding: chunked")),
+                 ("h2c upgrade on the plain listener", plain_url, ("--http2",)))
+        for label, url, extra in cases:
+            with self.subTest(label):
+                rc, version, code, body, err = self.curl(url, big, *extra)
+                self.assertEqual((rc, version, code), (0, "1.1", 413), err + body.decode(errors="replace"))
+                self.assertEqual(json.loads(body), {"error": "payload_too_large", "detail": "body exceeds body_limit"})
+        # the daemon is up, and a webhook under the limit still goes through
+        doc = harness.sample("generic/outcome.json")
+        small = os.path.join(self.tmp, "small.json")
+        with open(small, "wb") as f:
+            f.write(doc)
+        headers = harness.generic_headers(harness.GENERIC_SECRET, doc)
+        hargs = [a for k, v in headers.items() for a in ("-H", f"{k}: {v}")]
+        rc, version, code, body, err = self.curl(f"https://127.0.0.1:{self.tls_port}/hooks/notetaker", small,
+                                                 "--http2", *hargs)
+        self.assertEqual((rc, version, code), (0, "1.1", 202), err + body.decode(errors="replace"))
+        self.wait_successful_puts(1)
+        self.assertEqual(d.stop(), 0)
 
     def test_sighup_loads_a_replaced_certificate(self):
         d = self.start_tls_daemon()
