@@ -302,11 +302,8 @@ static void handle_show(admin *a, h2o_req_t *req, int64_t id)
 static void handle_replay(admin *a, h2o_req_t *req, int64_t id, const char *route)
 {
     long n = queue_replay(a->q, id, route);
-    if (n > 0) {
-        char count[24];
-        snprintf(count, sizeof(count), "%ld", n);
-        log_write(LOG_INFO, "admin: dead letters replayed", "rows", count, "route", route, NULL);
-    }
+    if (n > 0)
+        log_write(LOG_INFO, "admin: dead letters replayed", LOG_INT("rows", n), "route", route, NULL);
     if (n == 0 && id > 0)
         answer_error(req, 404, "Not Found", "not_found", "no dead letter with this id");
     else
@@ -324,12 +321,9 @@ static void handle_purge(admin *a, h2o_req_t *req, const char *route)
         return;
     }
     long n = queue_purge_dead(a->q, older_than_ms, route);
-    if (n > 0) {
-        char count[24];
-        snprintf(count, sizeof(count), "%ld", n);
-        log_write(LOG_INFO, "admin: dead letters purged", "rows", count, "older_than", text, "route", route,
-                  NULL);
-    }
+    if (n > 0)
+        log_write(LOG_INFO, "admin: dead letters purged", LOG_INT("rows", n), "older_than", text, "route",
+                  route, NULL);
     answer_count(req, "purged", n);
 }
 

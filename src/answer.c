@@ -216,10 +216,9 @@ static void answer_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostr
     if (cfg->access_log) {
         struct timeval now;
         gettimeofday(&now, NULL);
-        char ms[24], rid[REQUEST_ID_MAX + 1];
-        snprintf(ms, sizeof(ms), "%.3f",
-                 (now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1e3 +
-                     (now.tv_usec - req->timestamps.request_begin_at.tv_usec) / 1e3);
+        double ms = (now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1e3 +
+                    (now.tv_usec - req->timestamps.request_begin_at.tv_usec) / 1e3;
+        char rid[REQUEST_ID_MAX + 1];
         snprintf(rid, sizeof(rid), "%.*s", (int)id.len, id.base);
         /* The path without its query: a query may carry a sender's token. */
         size_t plen = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
@@ -229,7 +228,8 @@ static void answer_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostr
         char client_text[64];
         netaddr_format(&client, client_text, sizeof(client_text));
         log_write(LOG_INFO, "access", "request_id", rid, "client", client_text, "method", method, "path",
-                  path, "route", route, "status", status, "duration_ms", ms, NULL);
+                  path, "route", route, LOG_INT("status", req->res.status), LOG_DOUBLE("duration_ms", ms),
+                  NULL);
         free(path);
         free(method);
     }

@@ -3,6 +3,7 @@
  * and no registered secret can appear in one. */
 #include "log.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -129,7 +130,7 @@ static void gen_field(yajl_gen g, const char *value)
     free(clean);
 }
 
-/* One key/value pair; the key's tag (log.h's LOG_INT, LOG_BOOL) says which
+/* One key/value pair; the key's tag (log.h's LOG_INT, LOG_BOOL, LOG_DOUBLE) says which
  * type the value was passed as. */
 static void gen_typed_field(yajl_gen g, const char *key, va_list *ap)
 {
@@ -139,6 +140,15 @@ static void gen_typed_field(yajl_gen g, const char *key, va_list *ap)
     } else if (key[0] == '\x02') {
         json_gen_str(g, key + 1);
         yajl_gen_bool(g, va_arg(*ap, int));
+    } else if (key[0] == '\x03') {
+        json_gen_str(g, key + 1);
+        double v = va_arg(*ap, double);
+        char num[64];
+        int n = isfinite(v) ? snprintf(num, sizeof(num), "%.3f", v) : -1;
+        if (n > 0 && (size_t)n < sizeof(num))
+            yajl_gen_number(g, num, (size_t)n);
+        else
+            yajl_gen_null(g);
     } else {
         json_gen_str(g, key);
         gen_field(g, va_arg(*ap, const char *));

@@ -30,9 +30,12 @@ void log_forget_secret(const char *secret);
  * (NULL writes null) unless its key is wrapped in a typed helper, which keeps
  * the value's JSON type:
  *     log_write(LOG_INFO, "queued", "route", name, LOG_INT("id", id), LOG_BOOL("dry_run", dry), NULL);
- * LOG_INT takes any integer (converted to long long), LOG_BOOL an int. */
+ * LOG_INT takes any integer (converted to long long), LOG_BOOL an int,
+ * LOG_DOUBLE a double. */
 #define LOG_INT(key, value) "\x01" key, (long long)(value)
 #define LOG_BOOL(key, value) "\x02" key, (int)(value)
+/* A number with three decimals (a duration in ms); NaN and infinities write null. */
+#define LOG_DOUBLE(key, value) "\x03" key, (double)(value)
 void log_write(log_level level, const char *msg, ...) __attribute__((sentinel));
 
 #endif

@@ -106,9 +106,7 @@ int reloader_reload(reloader *r)
     r->active = next;
     delivery_set_config(r->d, next);
     log_set_level(next->log_level);
-    char routes[16];
-    snprintf(routes, sizeof(routes), "%zu", next->nroutes);
-    log_write(LOG_INFO, "config reloaded", "config", r->path, "routes", routes, NULL);
+    log_write(LOG_INFO, "config reloaded", "config", r->path, LOG_INT("routes", next->nroutes), NULL);
     return 0;
 }
 

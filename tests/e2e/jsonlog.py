@@ -52,15 +52,15 @@ def is_access(obj):
 
 
 def check_access(obj):
-    missing = [k for k in ACCESS_FIELDS if not obj.get(k)]
+    missing = [k for k in ACCESS_FIELDS if obj.get(k) in (None, "")]
     if missing:
         raise LogError(f"access line without {missing}")
-    if not re.fullmatch(r"[1-5][0-9]{2}", str(obj["status"])):
-        raise LogError(f"status {obj['status']!r} is not an HTTP status")
-    try:
-        ms = float(obj["duration_ms"])
-    except (TypeError, ValueError):
-        raise LogError(f"duration_ms {obj['duration_ms']!r} is not a number") from None
+    # Numbers are JSON numbers, not strings (issue 10, item 20).
+    status, ms = obj["status"], obj["duration_ms"]
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise LogError(f"status {status!r} is not an HTTP status as a JSON number")
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)):
+        raise LogError(f"duration_ms {ms!r} is not a JSON number")
     if not ms >= 0:
         raise LogError(f"duration_ms {ms} < 0")
     if "?" in obj["path"]:

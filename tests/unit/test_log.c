@@ -1,6 +1,7 @@
 /* Tests for log.c: each line is one JSON object, and a flood of one warning
  * is cut to a burst a second with the rest counted, not lost silently. */
 #include <criterion/criterion.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,7 @@ Test(log, a_flood_of_one_warning_is_cut_and_counted)
 static void typed(void)
 {
     log_write(LOG_INFO, "typed", "route", "zoom", LOG_INT("id", 42), LOG_INT("big", 9007199254740993LL),
-              LOG_BOOL("dry_run", 0), "none", NULL, NULL);
+              LOG_BOOL("dry_run", 0), LOG_DOUBLE("ms", 1.23456), LOG_DOUBLE("nan", NAN), "none", NULL, NULL);
 }
 
 Test(log, typed_fields_keep_their_json_type)
@@ -87,6 +88,8 @@ Test(log, typed_fields_keep_their_json_type)
     cr_expect(YAJL_GET_INTEGER(json_member(v, "big")) == 9007199254740993LL, "%s", text);
     cr_expect(YAJL_IS_FALSE(json_member(v, "dry_run")), "%s", text);
     cr_expect(YAJL_IS_NULL(json_member(v, "none")), "%s", text);
+    cr_expect(strstr(text, "\"ms\":1.235") != NULL, "three decimals, as a number: %s", text);
+    cr_expect(YAJL_IS_NULL(json_member(v, "nan")), "%s", text);
     yajl_tree_free(v);
     free(text);
 }
