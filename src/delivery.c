@@ -39,6 +39,9 @@ typedef struct worker {
     struct delivery *d;
     const char *request_id; /* of the row being handled, for its log lines */
     close_client *client;
+    /* The config this row is handled under: loaded once per row, so a reload
+     * mid-row never mixes two configs. */
+    const config *cfg;
     char *busy_credential; /* the credential of the row in hand; under claim_lock */
     pthread_t thread;
     int started;
@@ -192,7 +195,7 @@ static int failed_attempts(worker *w, const queue_row *row)
 static void settle_retry(worker *w, const queue_row *row, const char *reason, double retry_after_s,
                          long status)
 {
-    const config *cfg = w->d->cfg;
+    const config *cfg = w->cfg;
     int64_t now = now_ms();
     int failed = failed_attempts(w, row);
     if (now - row->created_at > (int64_t)cfg->max_age_s * 1000) {
@@ -238,13 +241,13 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
     snprintf(id, sizeof(id), "%" PRId64, row->id);
     int n;
     if (u->activity_id != NULL)
-        n = asprintf(&url, "%s/api/v1/activity/meeting/%s/", w->d->cfg->close_base_url, u->activity_id);
+        n = asprintf(&url, "%s/api/v1/activity/meeting/%s/", w->cfg->close_base_url, u->activity_id);
     else if (u->zoom_meeting_id != NULL)
-        n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: zoom id %s)/", w->d->cfg->close_base_url,
+        n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: zoom id %s)/", w->cfg->close_base_url,
                      u->zoom_meeting_id);
     else
         n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: by the webhook's lookup keys)/",
-                     w->d->cfg->close_base_url);
+                     w->cfg->close_base_url);
     log_write(LOG_INFO, "dry-run: would PUT", "method", "PUT", "url", n < 0 ? NULL : url, "body",
               u->body_json, "route", row->route, "id", id, "request_id", u->request_id, NULL);
     if (n >= 0)
@@ -256,7 +259,7 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
 /* What the resolve settings and the shared cache say, for one lookup. */
 static resolve_options resolve_opts(const worker *w, int skip_cache)
 {
-    const config *cfg = w->d->cfg;
+    const config *cfg = w->cfg;
     resolve_options o = {.window_s = cfg->resolve_window_s,
                          .attendee_window_s = cfg->resolve_attendee_window_s,
                          .cache = w->d->cache,
@@ -289,7 +292,7 @@ static int find_target(worker *w, const queue_row *row, const credential *cred, 
     case RESOLVE_FOUND:
         return 0;
     case RESOLVE_NOT_FOUND:
-        if (now_ms() - row->created_at > (int64_t)w->d->cfg->max_age_s * 1000) {
+        if (now_ms() - row->created_at > (int64_t)w->cfg->max_age_s * 1000) {
             snprintf(reason, sizeof(reason), "unresolved: %s (gave up after %d attempts over max_age)",
                      detail, failed_attempts(w, row));
             settle_dead(w, row, reason, 0);
@@ -494,7 +497,7 @@ static void deliver_row(worker *w, const queue_row *row)
         return;
     }
     w->request_id = u.request_id;
-    const credential *cred = config_find_credential(w->d->cfg, row->credential);
+    const credential *cred = config_find_credential(w->cfg, row->credential);
     if (cred == NULL) {
         snprintf(reason, sizeof(reason), "unknown credential \"%s\"", row->credential);
         settle_dead(w, row, reason, 0);
@@ -537,9 +540,9 @@ static void idle(delivery *d, unsigned long seen, int64_t next_due_ms)
 /* How many rows of one credential may be in flight at once: a credential
  * whose Close hangs holds at most this many workers, so the others always
  * have one (with a single worker nothing can be kept free). */
-static int credential_cap(const delivery *d)
+static int credential_cap(const delivery *d, const config *cfg)
 {
-    int cap = d->cfg->delivery_per_credential;
+    int cap = cfg->delivery_per_credential;
     if (cap <= 0)
         cap = d->nworkers - 1;
     return cap > 0 ? cap : 1;
@@ -573,7 +576,7 @@ static int claim_row(worker *w, const char **skip, queue_row *row, int64_t *next
 {
     delivery *d = w->d;
     pthread_mutex_lock(&d->claim_lock);
-    size_t nskip = credentials_at_cap(d, credential_cap(d), skip);
+    size_t nskip = credentials_at_cap(d, credential_cap(d, w->cfg), skip);
     int got = queue_claim_except(d->q, now_ms(), skip, nskip, row, next_due);
     if (got == 1)
         w->busy_credential = strdup(row->credential); /* NULL (no memory): uncounted */
@@ -587,7 +590,8 @@ static void release_row(worker *w)
 {
     delivery *d = w->d;
     pthread_mutex_lock(&d->claim_lock);
-    int was_full = w->busy_credential != NULL && busy_with(d, w->busy_credential) >= credential_cap(d);
+    int was_full =
+        w->busy_credential != NULL && busy_with(d, w->busy_credential) >= credential_cap(d, w->cfg);
     free(w->busy_credential);
     w->busy_credential = NULL;
     pthread_mutex_unlock(&d->claim_lock);
@@ -609,6 +613,7 @@ static void *worker_main(void *arg)
             break;
         queue_row row;
         int64_t next_due = -1;
+        w->cfg = d->cfg; /* one atomic load; the row's whole handling uses it */
         int got = claim_row(w, skip, &row, &next_due);
         if (got == 1) {
             deliver_row(w, &row);
