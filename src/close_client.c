@@ -45,7 +45,6 @@ struct close_client {
     long timeout_ms;
     oauth *oauth;         /* borrowed */
     rate_limit *rl;       /* borrowed; NULL: unpaced */
-    int booked[2];        /* per rate_limit_group: the next request redeems a booking */
     char request_id[160]; /* X-Request-Id for the row being delivered; "" = none */
 };
 
@@ -64,6 +63,7 @@ typedef struct http_request {
     const char *kind;       /* the duration histogram's label */
     const char *cred;       /* the credential paced; NULL: not paced */
     rate_limit_group group; /* Close's endpoint group, roughly: reads or writes */
+    rate_limit_slot slot;   /* the ticket: queue for a slot, or redeem a booked one */
 } http_request;
 
 typedef struct body_buf {
@@ -98,11 +98,6 @@ void close_client_set_oauth(close_client *c, oauth *o)
 void close_client_set_rate_limit(close_client *c, rate_limit *rl)
 {
     c->rl = rl;
-}
-
-void close_client_set_booked(close_client *c, rate_limit_group g, int booked)
-{
-    c->booked[g] = booked;
 }
 
 void close_client_free(close_client *c)
@@ -369,12 +364,10 @@ static int pace(close_client *c, const http_request *rq, close_response *res)
     if (c->rl == NULL || rq->cred == NULL)
         return 0;
     double now = rate_limit_now(), wait;
-    if (c->booked[rq->group]) {
-        c->booked[rq->group] = 0;
+    if (rq->slot == RATE_LIMIT_BOOKED)
         wait = rate_limit_redeem(c->rl, rq->cred, rq->group, now, RATE_LIMIT_SLEEP_MAX_S);
-    } else {
+    else
         wait = rate_limit_acquire(c->rl, rq->cred, rq->group, now, RATE_LIMIT_SLEEP_MAX_S);
-    }
     if (wait > RATE_LIMIT_SLEEP_MAX_S) {
         res->paced = 1;
         res->retry_after_s = wait;
@@ -471,7 +464,8 @@ static const char *request_kind(const char *activity_id, const char *query, cons
 
 /* Shared by the three meeting calls: build the URL, then perform. */
 static close_class request(close_client *c, const credential *cred, const char *activity_id,
-                           const char *query, const char *body_json, close_response *res)
+                           const char *query, const char *body_json, rate_limit_slot slot,
+                           close_response *res)
 {
     char *url = meeting_url(c, activity_id, query);
     if (url == NULL) {
@@ -485,7 +479,8 @@ static close_class request(close_client *c, const credential *cred, const char *
                        .body = body_json,
                        .kind = request_kind(activity_id, query, body_json),
                        .cred = cred ? cred->name : NULL,
-                       .group = body_json ? RATE_LIMIT_WRITE : RATE_LIMIT_READ};
+                       .group = body_json ? RATE_LIMIT_WRITE : RATE_LIMIT_READ,
+                       .slot = slot};
     close_class cls = perform_as(c, cred, &rq, res);
     free(url);
     return cls;
@@ -503,21 +498,21 @@ close_class close_client_post_form(close_client *c, const char *url, const char 
 }
 
 close_class close_client_put_meeting(close_client *c, const credential *cred, const char *activity_id,
-                                     const char *body_json, close_response *res)
+                                     const char *body_json, rate_limit_slot slot, close_response *res)
 {
-    return request(c, cred, activity_id, NULL, body_json ? body_json : "{}", res);
+    return request(c, cred, activity_id, NULL, body_json ? body_json : "{}", slot, res);
 }
 
 close_class close_client_list_meetings(close_client *c, const credential *cred, const char *query,
                                        close_response *res)
 {
-    return request(c, cred, NULL, query, NULL, res);
+    return request(c, cred, NULL, query, NULL, RATE_LIMIT_QUEUE, res);
 }
 
 close_class close_client_get_meeting(close_client *c, const credential *cred, const char *activity_id,
                                      close_response *res)
 {
-    return request(c, cred, activity_id, NULL, NULL, res);
+    return request(c, cred, activity_id, NULL, NULL, RATE_LIMIT_QUEUE, res);
 }
 
 void close_client_set_request_id(close_client *c, const char *request_id)

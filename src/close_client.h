@@ -67,19 +67,17 @@ void close_client_set_oauth(close_client *c, oauth *o);
  * go out unpaced (tools, tests). */
 void close_client_set_rate_limit(close_client *c, rate_limit *rl);
 
-/* The next request of group g redeems a slot the caller booked
- * (rate_limit_book) instead of queueing for a new one; booked = 0 withdraws
- * it (the row ended without that request). */
-void close_client_set_booked(close_client *c, rate_limit_group g, int booked);
-
 /* Sends X-Request-Id: request_id on every request until changed (NULL or ""
  * stops it). The id comes from answer_request_id, so it is printable ASCII
  * with no CR/LF. */
 void close_client_set_request_id(close_client *c, const char *request_id);
 
-/* PUT {base}/api/v1/activity/meeting/{id}/ with body_json. Returns the class. */
+/* PUT {base}/api/v1/activity/meeting/{id}/ with body_json. slot is the
+ * request's pacing ticket (rate_limit.h): RATE_LIMIT_BOOKED redeems the slot
+ * the caller booked for it, RATE_LIMIT_QUEUE waits for the next one. Reads
+ * always queue. Returns the class. */
 close_class close_client_put_meeting(close_client *c, const credential *cred, const char *activity_id,
-                                     const char *body_json, close_response *res);
+                                     const char *body_json, rate_limit_slot slot, close_response *res);
 
 /* GET {base}/api/v1/activity/meeting/?{query}; query already URL-encoded. */
 close_class close_client_list_meetings(close_client *c, const credential *cred, const char *query,

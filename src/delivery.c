@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "close_client.h"
+#include "deferrals.h"
 #include "json.h"
 #include "log.h"
 #include "meeting_cache.h"
@@ -65,6 +66,7 @@ struct delivery {
     oauth *oauth;         /* shared by all workers: one refresh per credential, not one per worker */
     meeting_cache *cache; /* shared by all workers; NULL: resolve asks Close every time */
     rate_limit *rl;       /* shared by all workers: Close's budget is per credential, not per worker */
+    deferrals *deferrals; /* rows put back by pacing, and which of them hold a booked slot */
 };
 
 static int64_t now_ms(void)
@@ -165,7 +167,7 @@ static void settle_done(worker *w, const queue_row *row, const char *activity_id
                         const char *what)
 {
     settle_store(w, SETTLE_AS_DONE, row->id, 0, NULL);
-    rate_limit_forget_row(w->d->rl, row->id);
+    deferrals_forget(w->d->deferrals, row->id);
     count_delivery(row, "done", status);
     metrics_observe("closehook_end_to_end_seconds", (double)(now_ms() - row->created_at) / 1000.0,
                     METRIC_LABELS(row->route));
@@ -176,7 +178,7 @@ static void settle_done(worker *w, const queue_row *row, const char *activity_id
 static void settle_dead(worker *w, const queue_row *row, const char *reason, long status)
 {
     settle_store(w, SETTLE_AS_DEAD, row->id, 0, reason);
-    rate_limit_forget_row(w->d->rl, row->id);
+    deferrals_forget(w->d->deferrals, row->id);
     count_delivery(row, "dead", status);
     metrics_inc("closehook_dead_letters_total", METRIC_LABELS(row->route));
     log_write(LOG_WARN, "dead letter", "route", row->route, LOG_INT("id", row->id), "request_id",
@@ -187,7 +189,7 @@ static void settle_dead(worker *w, const queue_row *row, const char *reason, lon
  * pacing handed straight back, and those must not grow the backoff. */
 static int failed_attempts(worker *w, const queue_row *row)
 {
-    int n = row->attempts - rate_limit_deferrals(w->d->rl, row->id);
+    int n = row->attempts - deferrals_count(w->d->deferrals, row->id);
     return n > 1 ? n : 1;
 }
 
@@ -226,7 +228,7 @@ static void settle_paced(worker *w, const queue_row *row, double wait_s, int boo
 {
     int64_t wait = (int64_t)(wait_s * 1000.0) + 1;
     settle_store(w, SETTLE_AS_RETRY, row->id, now_ms() + wait, why);
-    rate_limit_note_deferral(w->d->rl, row->id, booked);
+    deferrals_note(w->d->deferrals, row->id, booked);
 
     log_write(LOG_DEBUG, "paced", "route", row->route, LOG_INT("id", row->id), LOG_INT("retry_in_ms", wait),
               "reason", why, NULL);
@@ -392,7 +394,7 @@ static sent append_body(worker *w, const queue_row *row, const credential *cred,
 
 /* One attempt at the target: the append read if any, then the PUT. */
 static sent put_to(worker *w, const queue_row *row, const credential *cred, const close_update *u,
-                   const target *t, char *reason, size_t len)
+                   const target *t, rate_limit_slot slot, char *reason, size_t len)
 {
     char *appended = NULL;
     const char *body = u->body_json;
@@ -409,7 +411,7 @@ static sent put_to(worker *w, const queue_row *row, const credential *cred, cons
         body = appended;
     }
     close_response res;
-    close_class cls = close_client_put_meeting(w->client, cred, t->activity_id, body, &res);
+    close_class cls = close_client_put_meeting(w->client, cred, t->activity_id, body, slot, &res);
     sent s = SENT_SETTLED;
     if (cls == CLOSE_OK)
         settle_done(w, row, t->activity_id, res.status, "delivered");
@@ -423,25 +425,25 @@ static sent put_to(worker *w, const queue_row *row, const credential *cred, cons
 /* A 404 for a resolved id drops its cache entries. If the id came from the
  * cache, the meeting may have been re-created in Close: resolve again from
  * Close, once (the second answer is fresh, so another 404 is final). */
-static void send_update(worker *w, const queue_row *row, const credential *cred, const close_update *u)
+static void send_update(worker *w, const queue_row *row, const credential *cred, const close_update *u,
+                        rate_limit_slot slot)
 {
     char reason[DELIVERY_REASON_LEN];
     target t;
     if (find_target(w, row, cred, u, 0, &t) != 0)
         return;
-    sent s = put_to(w, row, cred, u, &t, reason, sizeof(reason));
+    sent s = put_to(w, row, cred, u, &t, slot, reason, sizeof(reason));
     resolve_options o = resolve_opts(w, 0);
     if (s == SENT_GONE) {
         resolve_forget(&o, cred, u, t.activity_id);
         if (t.from_cache) {
-            char id[24];
-            snprintf(id, sizeof(id), "%" PRId64, row->id);
-            log_write(LOG_WARN, "cached meeting answered 404; resolving again", "route", row->route, "id", id,
-                      "activity_id", t.activity_id, NULL);
+            log_write(LOG_WARN, "cached meeting answered 404; resolving again", "route", row->route,
+                      LOG_INT("id", row->id), "activity_id", t.activity_id, NULL);
             free(t.activity_id);
             if (find_target(w, row, cred, u, 1, &t) != 0)
                 return;
-            if ((s = put_to(w, row, cred, u, &t, reason, sizeof(reason))) == SENT_GONE)
+            /* a booked slot was spent by the first PUT: this one queues */
+            if ((s = put_to(w, row, cred, u, &t, RATE_LIMIT_QUEUE, reason, sizeof(reason))) == SENT_GONE)
                 resolve_forget(&o, cred, u, t.activity_id);
         }
     }
@@ -455,12 +457,13 @@ static void send_update(worker *w, const queue_row *row, const credential *cred,
  * reset) puts the row back until then; behind a backlog, the row books the
  * credential's next free slot and goes back due at it, so this worker serves
  * other credentials meanwhile; a row coming back with a booking redeems it.
- * Returns 1 when the row was put back. */
-static int schedule_row(worker *w, const queue_row *row, const credential *cred, const close_update *u)
+ * Returns 1 when the row was put back, else 0 with *slot the PUT's ticket. */
+static int schedule_row(worker *w, const queue_row *row, const credential *cred, const close_update *u,
+                        rate_limit_slot *slot)
 {
     rate_limit *rl = w->d->rl;
     double now = rate_limit_now();
-    int booked = rate_limit_take_booking(rl, row->id);
+    int booked = deferrals_take_booking(w->d->deferrals, row->id);
     double wait = rate_limit_wait(rl, cred->name, RATE_LIMIT_WRITE, now);
     if (u->activity_id == NULL || u->note_mode == NOTE_APPEND) {
         double read = rate_limit_wait(rl, cred->name, RATE_LIMIT_READ, now);
@@ -481,7 +484,7 @@ static int schedule_row(worker *w, const queue_row *row, const credential *cred,
         settle_paced(w, row, wait, 1, why);
         return 1;
     }
-    close_client_set_booked(w->client, RATE_LIMIT_WRITE, booked);
+    *slot = booked ? RATE_LIMIT_BOOKED : RATE_LIMIT_QUEUE;
     return 0;
 }
 
@@ -497,6 +500,7 @@ static void deliver_row(worker *w, const queue_row *row)
         return;
     }
     w->request_id = u.request_id;
+    rate_limit_slot slot;
     const credential *cred = config_find_credential(w->cfg, row->credential);
     if (cred == NULL) {
         snprintf(reason, sizeof(reason), "unknown credential \"%s\"", row->credential);
@@ -507,11 +511,10 @@ static void deliver_row(worker *w, const queue_row *row)
         /* Never recorded as delivered: nothing was sent. */
         snprintf(reason, sizeof(reason), "credential \"%s\" has no secret loaded", row->credential);
         settle_dead(w, row, reason, 0);
-    } else if (!schedule_row(w, row, cred, &u)) {
+    } else if (!schedule_row(w, row, cred, &u, &slot)) {
         close_client_set_request_id(w->client, u.request_id);
-        send_update(w, row, cred, &u);
+        send_update(w, row, cred, &u, slot);
         close_client_set_request_id(w->client, NULL);
-        close_client_set_booked(w->client, RATE_LIMIT_WRITE, 0);
     }
     w->request_id = NULL;
     update_clear(&u);
@@ -681,7 +684,7 @@ delivery *delivery_start(const config *cfg, queue *q, int dry_run)
         return NULL;
     }
     d->cache = open_cache(cfg);
-    if ((d->rl = rate_limit_new()) == NULL) {
+    if ((d->rl = rate_limit_new()) == NULL || (d->deferrals = deferrals_new()) == NULL) {
         log_write(LOG_ERROR, "out of memory for the rate limiter", NULL);
         delivery_stop(d);
         return NULL;
@@ -725,6 +728,7 @@ void delivery_stop(delivery *d)
     oauth_close(d->oauth);
     meeting_cache_close(d->cache);
     rate_limit_free(d->rl);
+    deferrals_free(d->deferrals);
     pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->claim_lock);
     pthread_mutex_destroy(&d->lock);

@@ -24,9 +24,6 @@
  * window; the later-arriving one may have been counted earlier by Close, so it
  * must not give back budget already spent. Well under Close's window lengths. */
 #define RATE_LIMIT_SAME_WINDOW_S 0.05
-/* Buckets of the deferral table: a backlog of thousands of rows paused at
- * once still means short chains. */
-#define DEFERRAL_BUCKETS 1024
 /* Longest header number we read: "remaining=1000000.000" fits easily. */
 #define NUMBER_MAX 48
 
@@ -48,17 +45,9 @@ typedef struct bucket {
     int pause_published;  /* the pause gauge shows a nonzero value */
 } bucket;
 
-typedef struct deferral {
-    struct deferral *next;
-    int64_t row_id;
-    int count;
-    int booked; /* the row was put back holding a booked slot */
-} deferral;
-
 struct rate_limit {
     pthread_mutex_t lock;
     bucket *buckets;
-    deferral *deferrals[DEFERRAL_BUCKETS];
 };
 
 /* ---- parsing ---- */
@@ -157,12 +146,6 @@ void rate_limit_free(rate_limit *rl)
         next = b->next;
         free(b->cred);
         free(b);
-    }
-    for (size_t i = 0; i < DEFERRAL_BUCKETS; i++) {
-        for (deferral *d = rl->deferrals[i], *next; d != NULL; d = next) {
-            next = d->next;
-            free(d);
-        }
     }
     pthread_mutex_destroy(&rl->lock);
     free(rl);
@@ -418,72 +401,4 @@ double rate_limit_wait(rate_limit *rl, const char *cred, rate_limit_group g, dou
     double wait = b != NULL ? earliest_start(b, now) - now : 0;
     pthread_mutex_unlock(&rl->lock);
     return wait;
-}
-
-/* ---- deferrals ---- */
-
-/* The list head for row_id's hash chain. Called locked. */
-static deferral **deferral_chain(rate_limit *rl, int64_t row_id)
-{
-    return &rl->deferrals[(uint64_t)row_id % DEFERRAL_BUCKETS];
-}
-
-/* The row's entry, created when create is set. Called locked. */
-static deferral *find_deferral(rate_limit *rl, int64_t row_id, int create)
-{
-    deferral **chain = deferral_chain(rl, row_id);
-    deferral *d = *chain;
-    while (d != NULL && d->row_id != row_id)
-        d = d->next;
-    if (d == NULL && create && (d = calloc(1, sizeof(*d))) != NULL) {
-        d->row_id = row_id;
-        d->next = *chain;
-        *chain = d;
-    }
-    return d;
-}
-
-void rate_limit_note_deferral(rate_limit *rl, int64_t row_id, int booked)
-{
-    pthread_mutex_lock(&rl->lock);
-    deferral *d = find_deferral(rl, row_id, 1);
-    if (d != NULL) {
-        d->count++;
-        d->booked = booked;
-    }
-    pthread_mutex_unlock(&rl->lock);
-}
-
-int rate_limit_deferrals(rate_limit *rl, int64_t row_id)
-{
-    pthread_mutex_lock(&rl->lock);
-    deferral *d = find_deferral(rl, row_id, 0);
-    int n = d != NULL ? d->count : 0;
-    pthread_mutex_unlock(&rl->lock);
-    return n;
-}
-
-int rate_limit_take_booking(rate_limit *rl, int64_t row_id)
-{
-    pthread_mutex_lock(&rl->lock);
-    deferral *d = find_deferral(rl, row_id, 0);
-    int booked = d != NULL && d->booked;
-    if (d != NULL)
-        d->booked = 0;
-    pthread_mutex_unlock(&rl->lock);
-    return booked;
-}
-
-void rate_limit_forget_row(rate_limit *rl, int64_t row_id)
-{
-    pthread_mutex_lock(&rl->lock);
-    for (deferral **p = deferral_chain(rl, row_id); *p != NULL; p = &(*p)->next) {
-        if ((*p)->row_id == row_id) {
-            deferral *gone = *p;
-            *p = gone->next;
-            free(gone);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&rl->lock);
 }

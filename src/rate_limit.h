@@ -17,8 +17,10 @@
  *
  * A backlog is scheduled, not slept through: a worker whose slot is further
  * off than RATE_LIMIT_SLEEP_MAX_S books it (rate_limit_book) and puts the row
- * back due at that time; when the row comes back its request redeems the
- * booking (rate_limit_redeem) instead of queueing behind the schedule again.
+ * back due at that time; when the row comes back its request carries a
+ * BOOKED ticket (rate_limit_slot) and redeems the booking (rate_limit_redeem)
+ * instead of queueing behind the schedule again. The shaper knows credentials
+ * and groups only, never queue rows.
  * So one credential's backlog goes out at its limit while the workers serve
  * other credentials' rows in between.
  *
@@ -38,6 +40,13 @@
 #define RATE_LIMIT_SLEEP_MAX_S 0.25
 
 typedef enum { RATE_LIMIT_READ, RATE_LIMIT_WRITE } rate_limit_group;
+
+/* How one request takes its slot, carried with the request itself (the
+ * ticket): QUEUE asks rate_limit_acquire for the next one; BOOKED redeems the
+ * slot its row booked earlier (rate_limit_redeem). Only delivery books, and
+ * only for its PUT; which rows hold a booking is delivery's to remember
+ * (deferrals.h), not the shaper's. */
+typedef enum { RATE_LIMIT_QUEUE, RATE_LIMIT_BOOKED } rate_limit_slot;
 
 /* One answer's rate-limit headers. */
 typedef struct rate_limit_info {
@@ -100,18 +109,5 @@ void rate_limit_observe(rate_limit *rl, const char *cred, rate_limit_group g, do
  * reserving anything: the pause left, or the time to the window's reset when
  * the budget is spent. 0 when it may go (pacing gaps aside). */
 double rate_limit_wait(rate_limit *rl, const char *cred, rate_limit_group g, double now);
-
-/* Rows put back in the queue because of pacing, counted per row id, so the
- * retry backoff counts only real failures (queue_claim counts every claim
- * as an attempt), and whether the row holds a booked slot. In memory only:
- * after a restart a row's backoff may start a step or two higher (still
- * capped by retry_max_ms) and its booking is gone (it books again). */
-void rate_limit_note_deferral(rate_limit *rl, int64_t row_id, int booked);
-int rate_limit_deferrals(rate_limit *rl, int64_t row_id);
-/* 1 when the row was put back holding a booking; the booking is handed over
- * (a second call says 0). */
-int rate_limit_take_booking(rate_limit *rl, int64_t row_id);
-/* The row is settled (done or dead): forget its count. */
-void rate_limit_forget_row(rate_limit *rl, int64_t row_id);
 
 #endif

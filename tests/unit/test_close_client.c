@@ -191,7 +191,7 @@ Test(close_client, put_with_api_key)
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
     const char *body = "{\"outcome_id\":\"outcome_1\"}";
     close_response res;
-    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", body, &res), CLOSE_OK);
+    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", body, RATE_LIMIT_QUEUE, &res), CLOSE_OK);
     fake_stop(&s);
 
     cr_assert_eq(res.status, 200);
@@ -241,7 +241,7 @@ Test(close_client, activity_id_is_escaped)
     close_client *c = client_for(s.port);
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
     close_response res;
-    close_client_put_meeting(c, &cred, "../../lead/x", "{}", &res);
+    close_client_put_meeting(c, &cred, "../../lead/x", "{}", RATE_LIMIT_QUEUE, &res);
     close_response_clear(&res);
     fake_stop(&s);
     cr_assert(starts_with(s.requests[0], "PUT /api/v1/activity/meeting/..%2F..%2Flead%2Fx/ "), "%s",
@@ -260,7 +260,7 @@ Test(close_client, rate_limited_429)
     close_client *c = client_for(s.port);
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
     close_response res;
-    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", "{}", &res), CLOSE_TRANSIENT);
+    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", "{}", RATE_LIMIT_QUEUE, &res), CLOSE_TRANSIENT);
     fake_stop(&s);
     cr_assert_eq(res.status, 429);
     cr_assert_float_eq(res.retry_after_s, 2.0, 1e-9);
@@ -278,7 +278,7 @@ Test(close_client, rate_reset_longer_than_retry_after)
     close_client *c = client_for(s.port);
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
     close_response res;
-    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", "{}", &res), CLOSE_TRANSIENT);
+    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", "{}", RATE_LIMIT_QUEUE, &res), CLOSE_TRANSIENT);
     fake_stop(&s);
     cr_assert_float_eq(res.retry_after_s, 3.25, 1e-9);
     close_response_clear(&res);
@@ -294,7 +294,7 @@ Test(close_client, permanent_keeps_body)
     close_client *c = client_for(s.port);
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
     close_response res;
-    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", "{}", &res), CLOSE_PERMANENT);
+    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", "{}", RATE_LIMIT_QUEUE, &res), CLOSE_PERMANENT);
     fake_stop(&s);
     cr_assert_eq(res.status, 400);
     cr_assert_not_null(strstr(res.body, "Unknown outcome_id."));
@@ -330,7 +330,7 @@ static close_class ask_huge(const char *status_line, size_t n, int put, close_re
     fake_start(&s);
     close_client *c = client_for(s.port);
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
-    close_class cls = put ? close_client_put_meeting(c, &cred, "acti_x", "{}", res)
+    close_class cls = put ? close_client_put_meeting(c, &cred, "acti_x", "{}", RATE_LIMIT_QUEUE, res)
                           : close_client_get_meeting(c, &cred, "acti_x", res);
     fake_stop(&s);
     close_client_free(c);
@@ -380,7 +380,7 @@ Test(close_client, refused_connection_is_transient)
     close_client *c = client_for(port);
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
     close_response res;
-    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", "{}", &res), CLOSE_TRANSIENT);
+    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_x", "{}", RATE_LIMIT_QUEUE, &res), CLOSE_TRANSIENT);
     close(fd);
     cr_assert_eq(res.status, 0);
     cr_assert_neq(res.err[0], '\0');

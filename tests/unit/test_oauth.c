@@ -548,13 +548,13 @@ Test(oauth, put_refreshes_once_on_401_and_repeats)
     oauth *o = open_registry();
     close_client *c = oauth_client(o);
     close_response res;
-    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", &res), CLOSE_OK, "%ld %s", res.status,
-                 res.err);
+    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res), CLOSE_OK,
+                 "%ld %s", res.status, res.err);
     close_response_clear(&res);
     cr_assert_eq(counter(&fake.put_calls), 2, "the refused PUT and its repeat");
     cr_assert_eq(counter(&fake.token_calls), 1);
 
-    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", &res), CLOSE_OK);
+    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res), CLOSE_OK);
     close_response_clear(&res);
     cr_assert_eq(counter(&fake.put_calls), 3);
     cr_assert_eq(counter(&fake.token_calls), 1, "the new token is reused");
@@ -568,7 +568,8 @@ Test(oauth, second_401_is_closes_answer_not_a_loop)
     oauth *o = open_registry();
     close_client *c = oauth_client(o);
     close_response res;
-    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", &res), CLOSE_PERMANENT);
+    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res),
+                 CLOSE_PERMANENT);
     cr_assert_eq(res.status, 401);
     close_response_clear(&res);
     cr_assert_eq(counter(&fake.put_calls), 2);
@@ -583,7 +584,8 @@ Test(oauth, refused_refresh_fails_the_put_permanently)
     oauth *o = open_registry();
     close_client *c = oauth_client(o);
     close_response res;
-    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", &res), CLOSE_PERMANENT);
+    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res),
+                 CLOSE_PERMANENT);
     cr_assert_eq(res.status, 0);
     cr_assert(strncmp(res.err, "oauth refresh failed: HTTP 400: invalid_grant", 45) == 0, "%s", res.err);
     close_response_clear(&res);
@@ -591,7 +593,8 @@ Test(oauth, refused_refresh_fails_the_put_permanently)
     close_client_free(c);
 
     c = close_client_new(E.base, 5000); /* no registry: refused, nothing sent */
-    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", &res), CLOSE_PERMANENT);
+    cr_assert_eq(close_client_put_meeting(c, &E.cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res),
+                 CLOSE_PERMANENT);
     cr_assert_eq(counter(&fake.put_calls), 1);
     close_response_clear(&res);
     close_client_free(c);
@@ -611,7 +614,7 @@ static void *race_put(void *arg)
     close_client_set_oauth(c, p->o);
     close_response res;
     pthread_barrier_wait(p->start);
-    p->cls = close_client_put_meeting(c, &E.cred, "acti_1", "{}", &res);
+    p->cls = close_client_put_meeting(c, &E.cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res);
     close_response_clear(&res);
     close_client_free(c);
     return NULL;
@@ -655,9 +658,9 @@ Test(oauth, no_token_in_any_log_line, .init = setup_capturing_stderr)
     oauth *o = open_registry();
     close_client *c = oauth_client(o);
     close_response res;
-    close_client_put_meeting(c, &E.cred, "acti_1", "{}", &res); /* 401, refresh 1, PUT */
+    close_client_put_meeting(c, &E.cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res); /* 401, refresh 1, PUT */
     close_response_clear(&res);
-    close_client_put_meeting(c, &E.cred, "acti_1", "{}", &res); /* expiring: refresh 2 */
+    close_client_put_meeting(c, &E.cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res); /* expiring: refresh 2 */
     close_response_clear(&res);
     close_client_free(c);
     oauth_close(o);

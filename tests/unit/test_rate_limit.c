@@ -325,29 +325,6 @@ Test(rate_limit_pause, a_shorter_later_pause_does_not_cut_a_longer_one)
     rate_limit_free(rl);
 }
 
-/* ---- deferrals ---- */
-
-Test(rate_limit_deferral, counted_per_row_and_forgotten)
-{
-    rate_limit *rl = rate_limit_new();
-    for (int64_t id = 1; id <= 3000; id++)
-        rate_limit_note_deferral(rl, id, 0);
-    rate_limit_note_deferral(rl, 7, 1);
-    rate_limit_note_deferral(rl, 7 + 1024, 0); /* same hash chain */
-    cr_assert_eq(rate_limit_deferrals(rl, 7), 2);
-    cr_assert_eq(rate_limit_deferrals(rl, 7 + 1024), 2);
-    cr_assert_eq(rate_limit_deferrals(rl, 2999), 1);
-    cr_assert_eq(rate_limit_deferrals(rl, 4000), 0);
-    cr_assert_eq(rate_limit_take_booking(rl, 7), 1);
-    cr_assert_eq(rate_limit_take_booking(rl, 7), 0, "handed over once");
-    cr_assert_eq(rate_limit_take_booking(rl, 7 + 1024), 0);
-    cr_assert_eq(rate_limit_take_booking(rl, 4000), 0);
-    rate_limit_forget_row(rl, 7);
-    cr_assert_eq(rate_limit_deferrals(rl, 7), 0);
-    cr_assert_eq(rate_limit_deferrals(rl, 7 + 1024), 2);
-    rate_limit_free(rl); /* frees the rest: LSan checks */
-}
-
 /* ---- concurrency ---- */
 
 #define THREADS 8
@@ -444,7 +421,7 @@ Test(rate_limit_client, close_429_pauses_the_credential_and_the_next_call_is_not
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
 
     close_response res;
-    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_1", "{}", &res), CLOSE_TRANSIENT);
+    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res), CLOSE_TRANSIENT);
     cr_assert_eq(res.status, 429);
     cr_assert_eq(res.ratelimit.present, 1);
     NEAR(res.ratelimit.limit, 20, EPS);
@@ -457,7 +434,7 @@ Test(rate_limit_client, close_429_pauses_the_credential_and_the_next_call_is_not
     double wait = rate_limit_wait(rl, "sales", RATE_LIMIT_WRITE, rate_limit_now());
     cr_assert(wait > 1.5 && wait <= 2.0, "paused for %f", wait);
 
-    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_1", "{}", &res), CLOSE_TRANSIENT);
+    cr_assert_eq(close_client_put_meeting(c, &cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res), CLOSE_TRANSIENT);
     cr_assert_eq(res.paced, 1);
     cr_assert_eq(res.status, 0);
     cr_assert(res.retry_after_s > 1.5 && res.retry_after_s <= 2.0);
