@@ -13,6 +13,8 @@ packages+=(systemd haproxy nginx python3-yaml)
 # libFuzzer and clang's sanitizer runtimes (tests/fuzz): only a recommendation of
 # clang, which --no-install-recommends would leave out.
 packages+=(libclang-rt-14-dev)
+# The complexity limits (scripts/check-complexity.sh).
+packages+=(pmccabe)
 packages+=("$@")
 
 missing=()
