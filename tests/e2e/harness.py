@@ -101,6 +101,23 @@ def sample_meeting():
 
 # ---- ports, config ------------------------------------------------------
 
+# A generic route per credential with one outcome rule, and the webhook it
+# takes: what the tests that run several credentials side by side share.
+OUTCOME_RULES = [{"event": "call_outcome", "outcome_id": "outcome_noshow", "note": "<p>{{notes}}</p>"}]
+
+
+def credential_route(name, credential):
+    return {"name": name, "source": "generic", "secret": "env:GENERIC_SECRET", "credential": credential,
+            "event_type_path": "event", "activity_id_path": "close.activity_id", "dedup_path": "id",
+            "rules": OUTCOME_RULES}
+
+
+def outcome_webhook(route_name, k, activity_id):
+    return json.dumps({"event": "call_outcome", "id": f"evt_{route_name}_{k}",
+                       "close": {"activity_id": activity_id},
+                       "outcome": "no_show", "notes": f"{route_name} {k}"}).encode()
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

@@ -3,7 +3,6 @@ Close hangs every PUT sent with credential A's key; credential B's updates
 must still be delivered within a second, because no credential may have more
 than delivery.per_credential rows in flight (default: workers - 1)."""
 
-import json
 import time
 
 import harness
@@ -19,17 +18,8 @@ UPDATES_A = 6
 # Time for idle workers to take every A row they are allowed to.
 SETTLE_S = 0.5
 
-RULES = [{"event": "call_outcome", "outcome_id": "outcome_noshow", "note": "<p>{{notes}}</p>"}]
+ROUTES = [harness.credential_route("a", "closea"), harness.credential_route("b", "closeb")]
 CREDENTIALS = {"closea": {"api_key": "env:CLOSE_API_KEY"}, "closeb": {"api_key": "env:CLOSE_API_KEY_B"}}
-
-
-def route(name, credential):
-    return {"name": name, "source": "generic", "secret": "env:GENERIC_SECRET", "credential": credential,
-            "event_type_path": "event", "activity_id_path": "close.activity_id", "dedup_path": "id",
-            "rules": RULES}
-
-
-ROUTES = [route("a", "closea"), route("b", "closeb")]
 
 
 def activity_id(route_name, k):
@@ -37,9 +27,7 @@ def activity_id(route_name, k):
 
 
 def webhook(route_name, k):
-    return json.dumps({"event": "call_outcome", "id": f"evt_{route_name}_{k}",
-                       "close": {"activity_id": activity_id(route_name, k)},
-                       "outcome": "no_show", "notes": f"{route_name} {k}"}).encode()
+    return harness.outcome_webhook(route_name, k, activity_id(route_name, k))
 
 
 class CredentialIsolation(E2ETestCase):

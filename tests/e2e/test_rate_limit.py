@@ -5,7 +5,6 @@ nothing lost or dead, throughput converging to N/s, under 5% of its requests
 answered 429, and a second credential's updates flowing meanwhile instead of
 waiting behind the first one's backlog."""
 
-import json
 import time
 
 import harness
@@ -29,16 +28,7 @@ MAX_429_RATIO = 0.05
 MIN_RATE_FRACTION = 0.8
 MAX_RATE_FRACTION = 1.15
 
-RULES = [{"event": "call_outcome", "outcome_id": "outcome_noshow", "note": "<p>{{notes}}</p>"}]
-
-
-def route(name, credential):
-    return {"name": name, "source": "generic", "secret": "env:GENERIC_SECRET", "credential": credential,
-            "event_type_path": "event", "activity_id_path": "close.activity_id", "dedup_path": "id",
-            "rules": RULES}
-
-
-ROUTES = [route("a", "closea"), route("b", "closeb")]
+ROUTES = [harness.credential_route("a", "closea"), harness.credential_route("b", "closeb")]
 CREDENTIALS = {"closea": {"api_key": "env:CLOSE_API_KEY"}, "closeb": {"api_key": "env:CLOSE_API_KEY_B"}}
 
 
@@ -47,9 +37,7 @@ def activity_id(route_name, k):
 
 
 def webhook(route_name, k):
-    return json.dumps({"event": "call_outcome", "id": f"evt_{route_name}_{k}",
-                       "close": {"activity_id": activity_id(route_name, k)},
-                       "outcome": "no_show", "notes": f"{route_name} {k}"}).encode()
+    return harness.outcome_webhook(route_name, k, activity_id(route_name, k))
 
 
 class RateLimit(E2ETestCase):
