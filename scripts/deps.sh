@@ -15,6 +15,9 @@ packages+=(systemd haproxy nginx python3-yaml)
 packages+=(libclang-rt-14-dev)
 # The complexity limits (scripts/check-complexity.sh).
 packages+=(pmccabe)
+# The shared store (issue 12): libpq to build against, a PostgreSQL server that the
+# tests start themselves (tests/e2e/pgcluster.py), never the system cluster.
+packages+=(libpq-dev postgresql)
 packages+=("$@")
 
 missing=()
