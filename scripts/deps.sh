@@ -33,5 +33,12 @@ else
   SUDO=
 fi
 echo "deps: installing ${missing[*]}" >&2
+# Debian's postgresql package would create and start a system cluster on port
+# 5432; the tests start their own, so none is created (a file kept as is below).
+if [[ " ${missing[*]} " == *" postgresql "* ]] && [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+  $SUDO mkdir -p /etc/postgresql-common
+  echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+fi
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  -o Dpkg::Options::=--force-confold "${missing[@]}" </dev/null
