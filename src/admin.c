@@ -522,9 +522,8 @@ admin *admin_start(const config *cfg, queue *q, char *err, size_t errlen)
         admin_free(a);
         return NULL;
     }
-    char port[16];
-    snprintf(port, sizeof(port), "%d", cfg->admin_listener.port);
-    log_write(LOG_INFO, "admin listener started", "host", cfg->admin_listener.host, "port", port, NULL);
+    log_write(LOG_INFO, "admin listener started", "host", cfg->admin_listener.host,
+              LOG_INT("port", cfg->admin_listener.port), NULL);
     if (!is_loopback(cfg->admin_listener.host))
         log_write(LOG_WARN,
                   "admin listener is not on loopback: it speaks plain HTTP, keep it on a private network",
