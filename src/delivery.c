@@ -670,7 +670,7 @@ delivery *delivery_start(const config *cfg, queue *q, int dry_run)
         return NULL;
     }
     char err[512];
-    if ((d->oauth = oauth_open(cfg->store_path, cfg, err, sizeof(err))) == NULL) {
+    if ((d->oauth = oauth_open(queue_store(q), cfg, err, sizeof(err))) == NULL) {
         log_write(LOG_ERROR, "cannot load the OAuth tokens", "error", err, NULL);
         delivery_stop(d);
         return NULL;
