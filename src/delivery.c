@@ -649,10 +649,10 @@ void delivery_wake(delivery *d)
 
 /* The cache is an optimisation: without it every webhook costs a lookup,
  * which is slower but still correct, so a store problem here is a warning. */
-static meeting_cache *open_cache(const config *cfg)
+static meeting_cache *open_cache(queue *q)
 {
     char err[512];
-    meeting_cache *mc = meeting_cache_open(cfg->store_path, err, sizeof(err));
+    meeting_cache *mc = meeting_cache_open(queue_store(q), err, sizeof(err));
     if (mc == NULL)
         log_write(LOG_WARN, "meeting cache unavailable; resolving without it", "error", err, NULL);
     else
@@ -678,12 +678,12 @@ delivery *delivery_start(const config *cfg, queue *q, int dry_run)
         return NULL;
     }
     char err[512];
-    if ((d->oauth = oauth_open(cfg->store_path, cfg, err, sizeof(err))) == NULL) {
+    if ((d->oauth = oauth_open(queue_store(q), cfg, err, sizeof(err))) == NULL) {
         log_write(LOG_ERROR, "cannot load the OAuth tokens", "error", err, NULL);
         delivery_stop(d);
         return NULL;
     }
-    d->cache = open_cache(cfg);
+    d->cache = open_cache(q);
     if ((d->rl = rate_limit_new()) == NULL || (d->deferrals = deferrals_new()) == NULL) {
         log_write(LOG_ERROR, "out of memory for the rate limiter", NULL);
         delivery_stop(d);

@@ -2,13 +2,14 @@
  * second webhook (meeting.ended after participant_joined, the summary after
  * the recording) costs no Close lookup at all.
  *
- * A table meeting_cache(key TEXT PRIMARY KEY, activity_id TEXT NOT NULL,
- * expires_at INTEGER NOT NULL) in the queue's SQLite file, on its own
- * connection (WAL, busy timeout), so cache writes never wait behind the
- * queue's group commit. Keys are built by resolve ("<credential>/zoom:<id>@<start>",
- * "<credential>/cal:<type>:<id>", …); this module does not interpret them.
- * Thread-safe: every call takes the cache's lock. Times are unix seconds,
- * passed in so tests can move the clock. */
+ * Entries key -> activity id with an expiry, kept by the store (store.h's
+ * cache ops; SQLite: table meeting_cache on its own connection, so cache
+ * writes never wait behind the queue's group commit). Keys are built by
+ * resolve ("<credential>/zoom:<id>@<start>", "<credential>/cal:<type>:<id>",
+ * …); this module does not interpret them. Opened on the main thread over
+ * the process's one store (delivery passes queue_store()), then thread-safe:
+ * any delivery worker may call it. Times are unix seconds, passed in so tests
+ * can move the clock. */
 #ifndef CLOSEHOOK_MEETING_CACHE_H
 #define CLOSEHOOK_MEETING_CACHE_H
 
@@ -16,9 +17,11 @@
 #include <time.h>
 
 typedef struct meeting_cache meeting_cache;
+typedef struct store store;
 
-/* Opens (creating the table in) the store at path. NULL with err filled. */
-meeting_cache *meeting_cache_open(const char *path, char *err, size_t errlen);
+/* Makes the cache usable in s (creating its table), which it borrows: s must
+ * outlive meeting_cache_close. NULL with err filled. */
+meeting_cache *meeting_cache_open(store *s, char *err, size_t errlen);
 void meeting_cache_close(meeting_cache *mc);
 
 /* The activity id cached for key and not expired at now (malloc'ed), or NULL

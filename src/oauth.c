@@ -1,13 +1,13 @@
 /* oauth: keeps every OAuth credential's access token fresh without ever losing
  * the refresh token. Close rotates refresh tokens, so the one dangerous moment
  * is between "Close answered a new pair" and "the new pair is safe on disk":
- * this file makes that window one SQLite commit wide and never lets a worker
- * use a pair before that commit. */
+ * this file makes that window one store commit wide and never lets a worker
+ * use a pair before that commit. It is the refresh policy; the pairs are kept
+ * by the store (store.h token ops). */
 #include "oauth.h"
 
 #include <inttypes.h>
 #include <pthread.h>
-#include <sqlite3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,34 +18,16 @@
 #include "json.h"
 #include "log.h"
 #include "redact.h"
+#include "store.h"
 
 /* Refresh this long before the stated expiry: a request that starts with the
  * old token must still arrive while it is valid. 60 s covers the default
  * request timeout (10 s) plus ordinary clock skew, and costs at most 1/60 of
  * an hour-long token's life. */
 #define OAUTH_REFRESH_MARGIN_S 60
-/* Same reasoning as the queue's: another connection holds the write lock for
- * one group commit (milliseconds); 5 s only trips on a stuck disk. */
-#define OAUTH_BUSY_TIMEOUT_MS 5000
 /* The part of the token endpoint's error text kept in a dead letter: its
  * "error" code and a description are a few dozen bytes. */
 #define OAUTH_ERROR_EXCERPT 160
-
-static const char SCHEMA_SQL[] = "CREATE TABLE IF NOT EXISTS oauth_tokens ("
-                                 " credential TEXT PRIMARY KEY,"
-                                 " access_token TEXT NOT NULL,"
-                                 " refresh_token TEXT NOT NULL,"
-                                 " expires_at INTEGER NOT NULL,"
-                                 " updated_at INTEGER NOT NULL)";
-static const char SELECT_SQL[] =
-    "SELECT access_token, refresh_token, expires_at FROM oauth_tokens WHERE credential = ?1";
-/* One statement is one transaction: the new access and refresh token land
- * together or not at all. */
-static const char UPSERT_SQL[] =
-    "INSERT INTO oauth_tokens (credential, access_token, refresh_token, expires_at, updated_at)"
-    " VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(credential) DO UPDATE SET"
-    " access_token = excluded.access_token, refresh_token = excluded.refresh_token,"
-    " expires_at = excluded.expires_at, updated_at = excluded.updated_at";
 
 /* One OAuth credential's live pair. lock is held across a whole refresh, so a
  * second worker that needs a token waits for the first one's result instead
@@ -60,8 +42,7 @@ typedef struct token_state {
 } token_state;
 
 struct oauth {
-    sqlite3 *db;             /* NULL when no credential uses OAuth */
-    pthread_mutex_t db_lock; /* one connection, several credentials */
+    store *store; /* borrowed; NULL when no credential uses OAuth */
     token_state *states;
     size_t nstates;
 };
@@ -102,75 +83,27 @@ static token_state *find_state(oauth *o, const credential *cred)
 
 /* ---- the store ---- */
 
-static int open_store(oauth *o, const char *path, char *err, size_t errlen)
-{
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-    if (sqlite3_open_v2(path, &o->db, flags, NULL) != SQLITE_OK)
-        goto fail;
-    sqlite3_busy_timeout(o->db, OAUTH_BUSY_TIMEOUT_MS);
-    /* FULL: a rotated pair acknowledged by Close must survive a power loss,
-     * or the next start holds only dead refresh tokens. */
-    if (sqlite3_exec(o->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_exec(o->db, SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK)
-        goto fail;
-    return 0;
-fail:
-    snprintf(err, errlen, "%s: oauth token store: %s", path, o->db ? sqlite3_errmsg(o->db) : "out of memory");
-    return -1;
-}
-
-static char *column_dup(sqlite3_stmt *st, int col)
-{
-    const unsigned char *text = sqlite3_column_text(st, col);
-    return text != NULL && text[0] != '\0' ? strdup((const char *)text) : NULL;
-}
-
 /* Takes the stored pair for st when there is one. Returns 1 when taken. */
 static int load_stored(oauth *o, token_state *st)
 {
-    sqlite3_stmt *q = NULL;
-    int taken = 0;
-    if (sqlite3_prepare_v2(o->db, SELECT_SQL, -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_bind_text(q, 1, st->cred->name, -1, SQLITE_STATIC) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW) {
-        char *access = column_dup(q, 0), *refresh = column_dup(q, 1);
-        if (access != NULL && refresh != NULL) {
-            log_register_secret(access);
-            log_register_secret(refresh);
-            replace_token(&st->access_token, access);
-            replace_token(&st->refresh_token, refresh);
-            st->expires_at = sqlite3_column_int64(q, 2);
-            access = refresh = NULL;
-            taken = 1;
-        }
-        wipe(access);
-        wipe(refresh);
-    }
-    sqlite3_finalize(q);
-    return taken;
+    char *access = NULL, *refresh = NULL;
+    int64_t expires_at = 0;
+    if (o->store->ops->token_load(o->store, st->cred->name, &access, &refresh, &expires_at) != 1)
+        return 0;
+    log_register_secret(access);
+    log_register_secret(refresh);
+    replace_token(&st->access_token, access);
+    replace_token(&st->refresh_token, refresh);
+    st->expires_at = expires_at;
+    return 1;
 }
 
-/* Commits the pair; 0 on success. */
+/* Commits the pair durably; 0 on success (the store logs a failure). */
 static int persist(oauth *o, const token_state *st, const char *access, const char *refresh,
                    int64_t expires_at)
 {
-    pthread_mutex_lock(&o->db_lock);
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(o->db, UPSERT_SQL, -1, &q, NULL);
-    if (rc == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, st->cred->name, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, access, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, refresh, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 4, expires_at);
-        sqlite3_bind_int64(q, 5, (int64_t)time(NULL));
-        rc = sqlite3_step(q);
-    }
-    if (rc != SQLITE_DONE)
-        log_write(LOG_ERROR, "oauth: cannot store the new token pair; a restart will need a new grant",
-                  "credential", st->cred->name, "error", sqlite3_errmsg(o->db), NULL);
-    sqlite3_finalize(q);
-    pthread_mutex_unlock(&o->db_lock);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return o->store->ops->token_save(o->store, st->cred->name, access, refresh, expires_at,
+                                     (int64_t)time(NULL));
 }
 
 /* ---- the refresh ---- */
@@ -368,21 +301,23 @@ static int init_state(oauth *o, token_state *st, const credential *c, const conf
     return st->access_token != NULL && st->refresh_token != NULL ? 0 : -1;
 }
 
-oauth *oauth_open(const char *store_path, const config *cfg, char *err, size_t errlen)
+oauth *oauth_open(store *s, const config *cfg, char *err, size_t errlen)
 {
     oauth *o = calloc(1, sizeof(*o));
     if (o == NULL)
         goto oom;
-    pthread_mutex_init(&o->db_lock, NULL);
     size_t n = 0;
     for (size_t i = 0; i < cfg->ncredentials; i++)
         n += oauth_credential_usable(&cfg->credentials[i]);
     if (n == 0)
         return o;
-    if (open_store(o, store_path, err, errlen) < 0) {
+    if (s == NULL || s->ops->tokens_open(s, err, errlen) < 0) {
+        if (s == NULL)
+            snprintf(err, errlen, "oauth: no store");
         oauth_close(o);
         return NULL;
     }
+    o->store = s;
     if ((o->states = calloc(n, sizeof(*o->states))) == NULL)
         goto oom;
     for (size_t i = 0; i < cfg->ncredentials; i++) {
@@ -410,7 +345,5 @@ void oauth_close(oauth *o)
         pthread_mutex_destroy(&st->lock);
     }
     free(o->states);
-    sqlite3_close(o->db);
-    pthread_mutex_destroy(&o->db_lock);
     free(o);
 }

@@ -2,10 +2,12 @@
  * workers.
  *
  * Close's refresh tokens rotate: each refresh answers a new refresh token and
- * kills the old one. So the pair lives in the store's SQLite file (table
- * oauth_tokens, its own connection) and every new pair is committed there
- * before anyone uses it. At open, a stored pair wins over the config's (the
- * config's refresh token is dead after the first rotation).
+ * kills the old one. So the pair lives in the store (store.h token ops;
+ * SQLite: table oauth_tokens on its own FULL-synchronous connection) and
+ * every new pair is committed there before anyone uses it. This module is the
+ * refresh policy: the only one that calls the token endpoint. At open, a
+ * stored pair wins over the config's (the config's refresh token is dead
+ * after the first rotation).
  *
  * Created once by delivery on the main thread (oauth_open), then used from any
  * worker thread: all calls are thread-safe, and at most one refresh per
@@ -21,6 +23,7 @@
 #include "config.h"
 
 typedef struct oauth oauth;
+typedef struct store store;
 
 typedef enum {
     OAUTH_OK,
@@ -33,10 +36,12 @@ typedef enum {
 int oauth_credential_usable(const credential *c);
 
 /* Loads the pair of every OAuth credential of cfg whose secrets resolved:
- * the stored one when the store has it, else the config's. The store file is
- * opened (and the table created) only when there is such a credential. cfg
- * must outlive the registry. NULL with err filled on a store error. */
-oauth *oauth_open(const char *store_path, const config *cfg, char *err, size_t errlen);
+ * the stored one when the store has it, else the config's. Token storage in
+ * s is set up (its table created) only when there is such a credential. s
+ * (borrowed: delivery passes queue_store()) and cfg must outlive the
+ * registry; s may be NULL when cfg has no such credential. NULL with err
+ * filled on a store error. */
+oauth *oauth_open(store *s, const config *cfg, char *err, size_t errlen);
 void oauth_close(oauth *o);
 
 /* The access token to send for cred, refreshed first when it expires within

@@ -1,4 +1,6 @@
-/* queue: the durable store between acceptance and delivery (SQLite, WAL).
+/* queue: the durable hand-off between acceptance and delivery, over a store
+ * (store.h; SQLite today). Backend-neutral: the queue keeps the job list, the
+ * writer thread and its group commits; rows live in the store.
  *
  * Accepting side: event-loop threads hand a queue_job to queue_submit() and
  * return at once; one writer thread commits every job waiting at that moment in
@@ -21,6 +23,7 @@
 #include <stdint.h>
 
 typedef struct queue queue;
+typedef struct store store;
 
 typedef enum { QUEUE_ACCEPTED, QUEUE_DUPLICATE, QUEUE_FAILED } queue_result;
 
@@ -58,8 +61,15 @@ typedef struct queue_counts {
     long pending, inflight, done, dead;
 } queue_counts;
 
-/* Opens (creating) the store and starts the writer thread. NULL with err. */
+/* Opens (creating) the store at path (store_open) and starts the writer
+ * thread; the queue owns that store and queue_close closes it. NULL with err. */
 queue *queue_open(const char *path, char *err, size_t errlen);
+/* Starts a queue over an open store s, which stays the caller's: it must
+ * outlive queue_close. NULL with err. */
+queue *queue_open_store(store *s, char *err, size_t errlen);
+/* The store under q (borrowed, valid until queue_close): what delivery hands
+ * to the meeting cache and the OAuth registry, so the store is opened once. */
+store *queue_store(queue *q);
 /* Caps the store at max_size_mb (0: no cap; past it, writes fail as on a full
  * disk and submissions come back QUEUE_FAILED) and keeps delivered rows, the
  * dedup memory, for done_retention_s (0: forever). Call right after open.

@@ -9,6 +9,7 @@
 
 #include "meeting_cache.h"
 #include "queue.h"
+#include "store.h"
 
 #define T0 1764061200 /* 2026-11-25T09:00:00Z: any fixed clock */
 
@@ -34,12 +35,24 @@ static void teardown(void)
 
 TestSuite(meeting_cache, .init = setup, .fini = teardown);
 
+/* The store under the cache open_cache opened (one at a time). */
+static store *cache_store;
+
 static meeting_cache *open_cache(void)
 {
     char err[256];
-    meeting_cache *mc = meeting_cache_open(path, err, sizeof(err));
+    cache_store = store_open(path, err, sizeof(err));
+    cr_assert_not_null(cache_store, "%s", err);
+    meeting_cache *mc = meeting_cache_open(cache_store, err, sizeof(err));
     cr_assert_not_null(mc, "%s", err);
     return mc;
+}
+
+static void close_cache(meeting_cache *mc)
+{
+    meeting_cache_close(mc);
+    store_close(cache_store);
+    cache_store = NULL;
 }
 
 static void assert_cached(meeting_cache *mc, const char *key, time_t now, const char *expected)
@@ -62,7 +75,7 @@ Test(meeting_cache, put_then_get)
     assert_cached(mc, "sales/zoom:85746392011@1764061204", T0, NULL); /* another occurrence */
     assert_cached(mc, "other/zoom:85746392011@1764061203", T0, NULL); /* another credential */
     assert_cached(mc, "sales/zoom:8574639201@1764061203", T0, NULL);  /* a prefix */
-    meeting_cache_close(mc);
+    close_cache(mc);
 }
 
 Test(meeting_cache, expiry)
@@ -74,7 +87,7 @@ Test(meeting_cache, expiry)
     cr_assert_eq(meeting_cache_prune(mc, T0 + 599), 0);
     cr_assert_eq(meeting_cache_prune(mc, T0 + 600), 1);
     cr_assert_eq(meeting_cache_prune(mc, T0 + 600), 0);
-    meeting_cache_close(mc);
+    close_cache(mc);
 }
 
 Test(meeting_cache, put_replaces_and_extends)
@@ -83,7 +96,7 @@ Test(meeting_cache, put_replaces_and_extends)
     cr_assert_eq(meeting_cache_put(mc, "k", "acti_a", T0, 60), 0);
     cr_assert_eq(meeting_cache_put(mc, "k", "acti_b", T0 + 50, 60), 0);
     assert_cached(mc, "k", T0 + 100, "acti_b");
-    meeting_cache_close(mc);
+    close_cache(mc);
 }
 
 Test(meeting_cache, forget_only_the_stale_mapping)
@@ -99,17 +112,17 @@ Test(meeting_cache, forget_only_the_stale_mapping)
     cr_assert_eq(meeting_cache_forget(mc, "k", NULL), 1);
     assert_cached(mc, "k", T0, NULL);
     cr_assert_eq(meeting_cache_forget(mc, "absent", NULL), 0);
-    meeting_cache_close(mc);
+    close_cache(mc);
 }
 
 Test(meeting_cache, persists_across_reopen)
 {
     meeting_cache *mc = open_cache();
     cr_assert_eq(meeting_cache_put(mc, "sales/cal:microsoft:AAMkAGI2TAAA=", "acti_a", T0, 600), 0);
-    meeting_cache_close(mc);
+    close_cache(mc);
     mc = open_cache();
     assert_cached(mc, "sales/cal:microsoft:AAMkAGI2TAAA=", T0 + 1, "acti_a");
-    meeting_cache_close(mc);
+    close_cache(mc);
 }
 
 Test(meeting_cache, shares_the_file_with_the_queue)
@@ -117,7 +130,8 @@ Test(meeting_cache, shares_the_file_with_the_queue)
     char err[256];
     queue *q = queue_open(path, err, sizeof(err));
     cr_assert_not_null(q, "%s", err);
-    meeting_cache *mc = open_cache();
+    meeting_cache *mc = meeting_cache_open(queue_store(q), err, sizeof(err));
+    cr_assert_not_null(mc, "%s", err);
     cr_assert_eq(meeting_cache_put(mc, "k", "acti_a", T0, 600), 0);
     queue_job job = {.route = "zoom", .credential = "sales", .payload = "{}"};
     cr_assert_eq(queue_submit_wait(q, &job), QUEUE_ACCEPTED, "%s", job.error);
@@ -138,14 +152,14 @@ Test(meeting_cache, null_arguments_are_misses)
     cr_assert_eq(meeting_cache_put(NULL, "k", "acti_a", T0, 60), -1);
     cr_assert_eq(meeting_cache_put(mc, "k", NULL, T0, 60), -1);
     cr_assert_eq(meeting_cache_forget(NULL, "k", NULL), -1);
-    meeting_cache_close(mc);
+    close_cache(mc);
     meeting_cache_close(NULL);
 }
 
 Test(meeting_cache, unopenable_path_is_an_error)
 {
     char err[256] = "";
-    meeting_cache *mc = meeting_cache_open("/nonexistent-dir/x/store.db", err, sizeof(err));
-    cr_assert_null(mc);
+    store *s = store_open("/nonexistent-dir/x/store.db", err, sizeof(err));
+    cr_assert_null(s);
     cr_assert_not_null(strstr(err, "/nonexistent-dir/x/store.db"), "%s", err);
 }

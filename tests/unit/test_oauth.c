@@ -24,6 +24,7 @@
 #include "close_client.h"
 #include "log.h"
 #include "oauth.h"
+#include "store.h"
 
 /* Long enough for a loaded CI machine, short enough that a broken test fails
  * instead of hanging. */
@@ -234,6 +235,7 @@ typedef struct env {
     char dir[64], db[96], base[64], token_url[96];
     credential cred;
     config cfg;
+    store *store; /* open while a registry is */
 } env;
 
 static env E;
@@ -284,9 +286,19 @@ TestSuite(oauth, .init = setup, .fini = teardown);
 static oauth *open_registry(void)
 {
     char err[256] = "";
-    oauth *o = oauth_open(E.db, &E.cfg, err, sizeof(err));
+    E.store = store_open(E.db, err, sizeof(err));
+    cr_assert_not_null(E.store, "%s", err);
+    oauth *o = oauth_open(E.store, &E.cfg, err, sizeof(err));
     cr_assert_not_null(o, "%s", err);
     return o;
+}
+
+/* Closes the registry and its store: the next open_registry is a restart. */
+static void close_registry(oauth *o)
+{
+    oauth_close(o);
+    store_close(E.store);
+    E.store = NULL;
 }
 
 /* The stored row for the test credential; 0 when there is none. */
@@ -339,7 +351,7 @@ Test(oauth, config_token_is_used_until_refused)
     cr_assert_eq(counter(&fake.token_calls), 1);
     cr_assert_str_eq(fake.last_form, "grant_type=refresh_token&refresh_token=" CONFIG_REFRESH
                                      "&client_id=" CLIENT_ID "&client_secret=" CLIENT_SECRET_ESCAPED);
-    oauth_close(o);
+    close_registry(o);
 }
 
 Test(oauth, refreshes_before_expiry_not_after_every_call)
@@ -364,7 +376,7 @@ Test(oauth, refreshes_before_expiry_not_after_every_call)
         oauth_token_free(t);
     }
     cr_assert_eq(counter(&fake.token_calls), 2, "an hour-long token is not refreshed again");
-    oauth_close(o);
+    close_registry(o);
 }
 
 Test(oauth, early_refresh_failure_keeps_a_still_valid_token)
@@ -381,7 +393,7 @@ Test(oauth, early_refresh_failure_keeps_a_still_valid_token)
     cr_assert_str_eq(t, "new-access-1-5f1e2d3c4b5a");
     oauth_token_free(t);
     cr_assert_eq(counter(&fake.token_calls), 2);
-    oauth_close(o);
+    close_registry(o);
 }
 
 Test(oauth, stale_token_from_another_worker_is_not_refreshed_again)
@@ -395,7 +407,7 @@ Test(oauth, stale_token_from_another_worker_is_not_refreshed_again)
     cr_assert_eq(counter(&fake.token_calls), 1);
     oauth_token_free(t1);
     oauth_token_free(t2);
-    oauth_close(o);
+    close_registry(o);
 }
 
 typedef struct racer {
@@ -435,7 +447,7 @@ Test(oauth, concurrent_workers_cause_one_refresh)
         cr_assert_str_eq(r[i].token, "new-access-1-5f1e2d3c4b5a");
         oauth_token_free(r[i].token);
     }
-    oauth_close(o);
+    close_registry(o);
 }
 
 Test(oauth, rotated_pair_is_stored_and_wins_over_config_after_reopen)
@@ -444,7 +456,7 @@ Test(oauth, rotated_pair_is_stored_and_wins_over_config_after_reopen)
     char *t = NULL, err[256];
     cr_assert_eq(oauth_refresh_after_401(o, &E.cred, CONFIG_ACCESS, &t, err, sizeof(err)), OAUTH_OK);
     oauth_token_free(t);
-    oauth_close(o);
+    close_registry(o);
 
     char access[TOKEN_MAX], refresh[TOKEN_MAX];
     long long expires_at = 0;
@@ -466,7 +478,7 @@ Test(oauth, rotated_pair_is_stored_and_wins_over_config_after_reopen)
     oauth_token_free(t);
     oauth_token_free(fresh);
     cr_assert_eq(counter(&fake.token_calls), 2);
-    oauth_close(o);
+    close_registry(o);
 }
 
 Test(oauth, refused_grant_is_permanent_and_stores_nothing)
@@ -480,7 +492,7 @@ Test(oauth, refused_grant_is_permanent_and_stores_nothing)
     char access[TOKEN_MAX], refresh[TOKEN_MAX];
     long long expires_at;
     cr_assert_not(stored_row(access, refresh, &expires_at));
-    oauth_close(o);
+    close_registry(o);
 }
 
 /* A token endpoint that echoes the form: neither the refresh token nor the
@@ -498,7 +510,7 @@ Test(oauth, refusal_echoing_the_form_holds_no_secret)
     cr_assert_null(strstr(err, CONFIG_REFRESH), "%s", err);
     cr_assert_null(strstr(err, CLIENT_SECRET_ESCAPED), "%s", err);
     cr_assert_null(strstr(err, "s3cr"), "%s", err);
-    oauth_close(o);
+    close_registry(o);
 }
 
 Test(oauth, unreachable_or_failing_token_endpoint_is_transient)
@@ -508,7 +520,7 @@ Test(oauth, unreachable_or_failing_token_endpoint_is_transient)
     fake.token_status = 503;
     cr_assert_eq(oauth_refresh_after_401(o, &E.cred, CONFIG_ACCESS, &t, err, sizeof(err)), OAUTH_TRANSIENT);
     cr_assert_not_null(strstr(err, "oauth refresh failed: HTTP 503"), "%s", err);
-    oauth_close(o);
+    close_registry(o);
 
     snprintf(E.token_url, sizeof(E.token_url), "http://127.0.0.1:1/oauth2/token/"); /* nothing listens */
     o = open_registry();
@@ -517,20 +529,39 @@ Test(oauth, unreachable_or_failing_token_endpoint_is_transient)
     cr_assert(strncmp(err, "oauth refresh failed: ", 22) == 0, "%s", err);
     cr_assert_null(strstr(err, CONFIG_REFRESH), "%s", err);
     cr_assert_null(strstr(err, "s3cr"), "%s", err);
-    oauth_close(o);
+    close_registry(o);
 }
 
 Test(oauth, credential_without_state_is_refused)
 {
     E.cred.oauth.refresh_token = NULL; /* absent: config made it a dry-run credential */
-    oauth *o = open_registry();
+    char err0[256] = "";
+    oauth *o = oauth_open(NULL, &E.cfg, err0, sizeof(err0)); /* no OAuth credential: needs no store */
+    cr_assert_not_null(o, "%s", err0);
     char *t = NULL, err[256] = "";
     cr_assert_eq(oauth_access_token(o, &E.cred, &t, err, sizeof(err)), OAUTH_PERMANENT);
     cr_assert_null(t);
     cr_assert_not_null(strstr(err, "close_oauth"), "%s", err);
-    oauth_close(o);
-    /* no OAuth credential in use: the store is not even created */
+    close_registry(o);
+    /* no OAuth credential in use: the registry needed no store, and made none */
     cr_assert_neq(access(E.db, F_OK), 0);
+}
+
+Test(oauth, no_oauth_credential_sets_up_no_token_storage)
+{
+    E.cred.oauth.refresh_token = NULL;
+    oauth *o = open_registry();
+    close_registry(o);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    cr_assert_eq(sqlite3_open(E.db, &db), SQLITE_OK);
+    cr_assert_eq(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'oauth_tokens'", -1,
+                                    &st, NULL),
+                 SQLITE_OK);
+    cr_assert_eq(sqlite3_step(st), SQLITE_ROW);
+    cr_assert_eq(sqlite3_column_int(st, 0), 0, "oauth_tokens was created with no OAuth credential");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 /* ---- through close_client ---- */
@@ -559,7 +590,7 @@ Test(oauth, put_refreshes_once_on_401_and_repeats)
     cr_assert_eq(counter(&fake.put_calls), 3);
     cr_assert_eq(counter(&fake.token_calls), 1, "the new token is reused");
     close_client_free(c);
-    oauth_close(o);
+    close_registry(o);
 }
 
 Test(oauth, second_401_is_closes_answer_not_a_loop)
@@ -575,7 +606,7 @@ Test(oauth, second_401_is_closes_answer_not_a_loop)
     cr_assert_eq(counter(&fake.put_calls), 2);
     cr_assert_eq(counter(&fake.token_calls), 1);
     close_client_free(c);
-    oauth_close(o);
+    close_registry(o);
 }
 
 Test(oauth, refused_refresh_fails_the_put_permanently)
@@ -598,7 +629,7 @@ Test(oauth, refused_refresh_fails_the_put_permanently)
     cr_assert_eq(counter(&fake.put_calls), 1);
     close_response_clear(&res);
     close_client_free(c);
-    oauth_close(o);
+    close_registry(o);
 }
 
 typedef struct putter {
@@ -638,7 +669,7 @@ Test(oauth, workers_refused_together_share_one_refresh)
     for (int i = 0; i < WORKERS; i++)
         cr_assert_eq(p[i].cls, CLOSE_OK, "worker %d", i);
     cr_assert_eq(counter(&fake.token_calls), 1);
-    oauth_close(o);
+    close_registry(o);
 }
 
 /* ---- no token in any log line ---- */
@@ -663,7 +694,7 @@ Test(oauth, no_token_in_any_log_line, .init = setup_capturing_stderr)
     close_client_put_meeting(c, &E.cred, "acti_1", "{}", RATE_LIMIT_QUEUE, &res); /* expiring: refresh 2 */
     close_response_clear(&res);
     close_client_free(c);
-    oauth_close(o);
+    close_registry(o);
     o = open_registry(); /* logs that the stored pair is used */
     pthread_mutex_lock(&fake.lock);
     snprintf(fake.refresh, sizeof(fake.refresh), "someone-else-rotated-it");
@@ -671,7 +702,7 @@ Test(oauth, no_token_in_any_log_line, .init = setup_capturing_stderr)
     char *t = NULL, err[256];
     cr_assert_eq(oauth_access_token(o, &E.cred, &t, err, sizeof(err)), OAUTH_OK); /* early refresh fails */
     oauth_token_free(t);
-    oauth_close(o);
+    close_registry(o);
     fflush(stderr);
     cr_assert_eq(counter(&fake.token_calls), 3);
 

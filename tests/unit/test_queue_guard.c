@@ -1,7 +1,8 @@
-/* Tests for queue_guard.c: a store file removed or replaced under a running
- * process stops intake (nothing acknowledged into an unlinked inode), and a
- * damaged file is refused at open with a clear message. The disk reserve is
- * tested on a real small filesystem in tests/e2e/test_full_disk.py. */
+/* Tests for the store guard (store_sqlite_guard.c, through the queue): a
+ * store file removed or replaced under a running process stops intake
+ * (nothing acknowledged into an unlinked inode), and a damaged file is
+ * refused at open with a clear message. The disk reserve is tested on a real
+ * small filesystem in tests/e2e/test_full_disk.py. */
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <stdio.h>

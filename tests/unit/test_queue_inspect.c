@@ -1,7 +1,8 @@
-/* Tests for queue_inspect.c: what operators see of the store (counts, one
- * row, the dead letters with their errors) and the only changes they make
- * (replay restarts a row's attempts and age; purge takes its dedup key with
- * it). Each test gets its own store in a fresh temporary directory. */
+/* Tests for the queue's operator calls (store_sqlite_rows.c through
+ * queue.h): what operators see of the store (counts, one row, the dead
+ * letters with their errors) and the only changes they make (replay restarts
+ * a row's attempts and age; purge takes its dedup key with it). Each test
+ * gets its own store in a fresh temporary directory. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
-/* Tests for queue.c's schema versions and start-up recovery rules: a store
- * written by an older build is migrated in place (the ordering index holds
- * live rows only, so claims cost the same whatever the history), and a row
- * that was inflight at every recent start is dead-lettered instead of
- * crash-looping the daemon. */
+/* Tests for the store's schema versions (store_sqlite_schema.c) and its
+ * start-up recovery rules: a store written by an older build is migrated in
+ * place (the ordering index holds live rows only, so claims cost the same
+ * whatever the history), and a row that was inflight at every recent start
+ * is dead-lettered instead of crash-looping the daemon. */
 #include <criterion/criterion.h>
 #include <sqlite3.h>
 #include <stdio.h>

@@ -13,6 +13,7 @@
 #include "json.h"
 #include "meeting_cache.h"
 #include "resolve.h"
+#include "store.h"
 
 #define ZOOM_ID "85746392011"
 
@@ -268,6 +269,7 @@ typedef struct env {
     char *answers[FAKE_HTTP_MAX_REQUESTS];
     char dir[64];
     meeting_cache *cache;
+    store *store;
     resolve_options o;
     char detail[1024];
 } env;
@@ -292,7 +294,9 @@ static void env_init(env *e, int with_cache)
         snprintf(e->dir, sizeof(e->dir), "/tmp/test_resolve.XXXXXX");
         cr_assert_not_null(mkdtemp(e->dir));
         snprintf(path, sizeof(path), "%s/store.db", e->dir);
-        e->o.cache = e->cache = meeting_cache_open(path, err, sizeof(err));
+        e->store = store_open(path, err, sizeof(err));
+        cr_assert_not_null(e->store, "%s", err);
+        e->o.cache = e->cache = meeting_cache_open(e->store, err, sizeof(err));
         cr_assert_not_null(e->cache, "%s", err);
     }
 }
@@ -302,6 +306,7 @@ static void env_free(env *e)
     for (int i = 0; i < e->fake.nresponses; i++)
         free(e->answers[i]);
     meeting_cache_close(e->cache);
+    store_close(e->store);
     if (e->dir[0]) {
         char path[128];
         snprintf(path, sizeof(path), "%s/store.db", e->dir);

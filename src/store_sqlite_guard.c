@@ -1,4 +1,4 @@
-/* queue_guard: the checks that keep the store from losing or stranding what
+/* store_sqlite_guard: the SQLite backend's checks that keep the store from losing or stranding what
  * it acknowledged, apart from the code that writes it. Intake stops (the
  * writer fails its batch, senders get 503 and retry) while:
  *   - the store's filesystem is under a reserve, kept for the delivery side's
@@ -9,21 +9,20 @@
  * At open, SQLite's quick_check refuses a damaged file with a clear message
  * (otherwise the only sign is a warning a second, and rows may be lost). */
 #include <errno.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
 #include "log.h"
-#include "queue_internal.h"
+#include "store_sqlite_internal.h"
 
 /* Intake stops while the store's filesystem has less than this free. A
  * mebibyte is some 250 pages: hundreds of settles and a checkpoint's worth. */
 #define QUEUE_DISK_RESERVE_BYTES (1024 * 1024)
 
 /* Free bytes (for unprivileged use) on the filesystem of the store, or -1. */
-static long long store_free_bytes(const queue *q)
+static long long store_free_bytes(const sq_store *q)
 {
     char dir[4096];
     const char *slash = strrchr(q->path, '/');
@@ -38,7 +37,7 @@ static long long store_free_bytes(const queue *q)
 }
 
 /* 1 while the disk is under the reserve, logged once per episode. */
-static int disk_low(queue *q)
+static int disk_low(sq_store *q)
 {
     long long free_bytes = store_free_bytes(q);
     int low = free_bytes >= 0 && free_bytes < QUEUE_DISK_RESERVE_BYTES;
@@ -56,7 +55,7 @@ static int disk_low(queue *q)
 
 /* 1 once the path no longer names the file we opened (removed, or replaced by
  * another file); sticky, since our connections keep the old inode. */
-static int file_lost(queue *q)
+static int file_lost(sq_store *q)
 {
     if (atomic_load(&q->store_lost))
         return 1;
@@ -71,26 +70,26 @@ static int file_lost(queue *q)
     return 1;
 }
 
-int queue_guard_refuses(queue *q, queue_job *batch)
+const char *sq_intake_refusal(store *s)
 {
-    const char *why = NULL;
+    sq_store *q = sq_of(s);
     if (file_lost(q))
-        why = "the store file was removed or replaced; restart closehook";
-    else if (disk_low(q))
-        why = "store's disk is almost full (reserve kept for delivery)";
-    for (queue_job *job = why ? batch : NULL; job; job = job->next) {
-        job->result = QUEUE_FAILED;
-        job->id = 0;
-        snprintf(job->error, sizeof(job->error), "%s", why);
-    }
-    return why != NULL;
+        return "the store file was removed or replaced; restart closehook";
+    if (disk_low(q))
+        return "store's disk is almost full (reserve kept for delivery)";
+    return NULL;
+}
+
+int sq_lost(const store *s)
+{
+    return atomic_load(&((const sq_store *)s)->store_lost);
 }
 
 /* SQLite's quick_check: "ok", or the first problem it found. */
-static int integrity_ok(queue *q, char *err, size_t errlen)
+static int integrity_ok(sq_store *q, char *err, size_t errlen)
 {
     char result[256] = "";
-    if (queue_pragma_step(q->wdb, "PRAGMA quick_check", result, sizeof(result), NULL) < 0) {
+    if (sq_pragma_step(q->wdb, "PRAGMA quick_check", result, sizeof(result), NULL) < 0) {
         snprintf(err, errlen,
                  "%s: damaged store (quick_check could not run: %s); restore it from a backup "
                  "or move it away",
@@ -105,7 +104,7 @@ static int integrity_ok(queue *q, char *err, size_t errlen)
     return 1;
 }
 
-int queue_guard_open(queue *q, char *err, size_t errlen)
+int sq_guard_open(sq_store *q, char *err, size_t errlen)
 {
     struct stat st;
     if (stat(q->path, &st) != 0) {

@@ -1,13 +1,12 @@
-/* queue_schema: the store's schema and its migrations, apart from the code
+/* store_sqlite_schema: the SQLite store's schema and its migrations, apart from the code
  * that uses it, so a schema change is one reviewed place with its reason.
  * Every version is recorded in PRAGMA user_version; an older build refuses a
  * file a newer one has migrated, and each migration re-checks the version
  * under the write lock, since two processes (serve and a dlq tool) may open
  * one old store at once. */
-#include <sqlite3.h>
 #include <stdio.h>
 
-#include "queue_internal.h"
+#include "store_sqlite_internal.h"
 
 /* Bumped whenever the schema below changes; stored in PRAGMA user_version so an
  * older build refuses a file a newer one has migrated. */
@@ -43,7 +42,7 @@ static const char SCHEMA_SQL[] =
  * its meeting (done rows are kept for done_retention_s): 100k rows drained at a
  * twentieth of the rate of 20k. The partial index holds live rows only, so a
  * claim costs the same whatever the history. starts_inflight counts the starts
- * that found the row inflight (queue.c, QUEUE_POISON_STARTS_TEXT). */
+ * that found the row inflight (store_sqlite_rows.c, STORE_POISON_STARTS). */
 static const char MIGRATION_2_SQL[] =
     "DROP INDEX IF EXISTS deliveries_order;"
     "CREATE INDEX IF NOT EXISTS deliveries_live_order ON deliveries(order_key, id)"
@@ -53,25 +52,25 @@ static const char MIGRATION_2_SQL[] =
 
 /* Runs MIGRATION_2_SQL unless another process did while we waited for the
  * write lock (two daemons or a dlq tool opening one old store at once). */
-static int migrate_to_2(queue *q)
+static int migrate_to_2(sq_store *q)
 {
-    if (queue_exec_sql(q->wdb, "BEGIN IMMEDIATE") != SQLITE_OK)
+    if (sq_exec(q->wdb, "BEGIN IMMEDIATE") != SQLITE_OK)
         return -1;
     int version = 0;
-    int rc = queue_pragma_step(q->wdb, "PRAGMA user_version", NULL, 0, &version) < 0 ? -1 : 0;
-    if (rc == 0 && version < 2 && queue_exec_sql(q->wdb, MIGRATION_2_SQL) != SQLITE_OK)
+    int rc = sq_pragma_step(q->wdb, "PRAGMA user_version", NULL, 0, &version) < 0 ? -1 : 0;
+    if (rc == 0 && version < 2 && sq_exec(q->wdb, MIGRATION_2_SQL) != SQLITE_OK)
         rc = -1;
-    if (rc == 0 && queue_exec_sql(q->wdb, "COMMIT") == SQLITE_OK)
+    if (rc == 0 && sq_exec(q->wdb, "COMMIT") == SQLITE_OK)
         return 0;
-    queue_exec_sql(q->wdb, "ROLLBACK");
+    sq_exec(q->wdb, "ROLLBACK");
     return -1;
 }
 
-int queue_ensure_schema(queue *q, char *err, size_t errlen)
+int sq_ensure_schema(sq_store *q, char *err, size_t errlen)
 {
     int version = 0;
-    if (queue_pragma_step(q->wdb, "PRAGMA user_version", NULL, 0, &version) < 0) {
-        queue_open_error(q, q->wdb, err, errlen);
+    if (sq_pragma_step(q->wdb, "PRAGMA user_version", NULL, 0, &version) < 0) {
+        sq_open_error(q, q->wdb, err, errlen);
         return -1;
     }
     if (version > QUEUE_SCHEMA_VERSION) {
@@ -81,14 +80,14 @@ int queue_ensure_schema(queue *q, char *err, size_t errlen)
     }
     if (version == QUEUE_SCHEMA_VERSION)
         return 0;
-    if (version < 1 && queue_exec_sql(q->wdb, SCHEMA_SQL) != SQLITE_OK) {
-        queue_open_error(q, q->wdb, err, errlen);
+    if (version < 1 && sq_exec(q->wdb, SCHEMA_SQL) != SQLITE_OK) {
+        sq_open_error(q, q->wdb, err, errlen);
         if (!sqlite3_get_autocommit(q->wdb))
-            queue_exec_sql(q->wdb, "ROLLBACK");
+            sq_exec(q->wdb, "ROLLBACK");
         return -1;
     }
     if (migrate_to_2(q) != 0) {
-        queue_open_error(q, q->wdb, err, errlen);
+        sq_open_error(q, q->wdb, err, errlen);
         return -1;
     }
     return 0;
