@@ -20,8 +20,9 @@
  *   "delivery":    {"workers": 2, "retry_initial_ms": 1000, "retry_max_ms": 300000,
  *                   "max_age_s": 259200, "per_credential": 0}
  *                   per_credential: the most rows of one credential in flight at
- *                   once; 0 (the default) is workers - 1 (at least 1), so one
- *                   credential's hanging Close always leaves a worker to the others
+ *                   once; 0 (the default) is workers. The pool runs one thread more
+ *                   than this cap, so a credential whose Close hangs always leaves
+ *                   a worker to the others
  *   "log":         {"access": true, "level": "info"}
  *   "admin":       {"listen": {"host": "127.0.0.1", "port": 8081}, "token": "env:NAME"}
  *                   the dead-letter API (admin.h); off when absent. The token is
@@ -102,7 +103,7 @@ typedef struct config {
     char *close_base_url; /* no trailing slash */
     long close_timeout_ms;
     int delivery_workers;
-    int delivery_per_credential; /* 0: workers - 1, at least 1 (delivery.c) */
+    int delivery_per_credential; /* 0: workers (delivery.c) */
     long retry_initial_ms;
     long retry_max_ms;
     long max_age_s;

@@ -44,6 +44,8 @@ typedef struct worker {
      * mid-row never mixes two configs. */
     const config *cfg;
     char *busy_credential; /* the credential of the row in hand; under claim_lock */
+    const char **among;    /* claim_row's list of credentials below their cap */
+    size_t among_cap;
     pthread_t thread;
     int started;
 } worker;
@@ -540,15 +542,25 @@ static void idle(delivery *d, unsigned long seen, int64_t next_due_ms)
 
 /* ---- the per-credential in-flight cap ---- */
 
-/* How many rows of one credential may be in flight at once: a credential
- * whose Close hangs holds at most this many workers, so the others always
- * have one (with a single worker nothing can be kept free). */
+/* How many rows of one credential may be in flight at once: delivery.workers
+ * unless delivery.per_credential says fewer. The pool always has one thread
+ * more than the cap (delivery_start), so a credential whose Close hangs can
+ * hold at most the cap and another credential's row always finds a worker,
+ * while a daemon with one credential still sends on `workers` threads. */
 static int credential_cap(const delivery *d, const config *cfg)
 {
-    int cap = cfg->delivery_per_credential;
-    if (cap <= 0)
-        cap = d->nworkers - 1;
+    int cap = cfg->delivery_per_credential > 0 ? cfg->delivery_per_credential : cfg->delivery_workers;
+    if (cap > d->nworkers - 1)
+        cap = d->nworkers - 1; /* a reload cannot take the spare thread away */
     return cap > 0 ? cap : 1;
+}
+
+/* The pool's size for cfg: the workers, and at least one more than the cap. */
+static int pool_size(const config *cfg)
+{
+    int workers = cfg->delivery_workers > 0 ? cfg->delivery_workers : 1;
+    int cap = cfg->delivery_per_credential > 0 ? cfg->delivery_per_credential : workers;
+    return cap + 1 > workers ? cap + 1 : workers;
 }
 
 static int busy_with(const delivery *d, const char *credential)
@@ -559,28 +571,40 @@ static int busy_with(const delivery *d, const char *credential)
     return n;
 }
 
-/* Fills skip (room for nworkers) with the credentials at their cap. Under
- * claim_lock; the names are borrowed from the workers. */
-static size_t credentials_at_cap(const delivery *d, int cap, const char **skip)
+/* Fills w->among with the config's credentials below their cap. 0 with
+ * *n set; 1 when no credential is at its cap (claim among all, including
+ * rows of credentials the config no longer names); -1 out of memory. Under
+ * claim_lock; the names are borrowed from w->cfg. */
+static int credentials_below_cap(worker *w, size_t *n)
 {
-    size_t n = 0;
-    for (int i = 0; i < d->nworkers; i++) {
-        const char *c = d->workers[i].busy_credential;
-        int listed = 0;
-        for (size_t k = 0; c != NULL && k < n && !listed; k++)
-            listed = strcmp(skip[k], c) == 0;
-        if (c != NULL && !listed && busy_with(d, c) >= cap)
-            skip[n++] = c;
+    const config *cfg = w->cfg;
+    int cap = credential_cap(w->d, cfg), any_full = 0;
+    if (w->among_cap < cfg->ncredentials) {
+        const char **grown = realloc(w->among, cfg->ncredentials * sizeof(*grown));
+        if (grown == NULL)
+            return -1;
+        w->among = grown;
+        w->among_cap = cfg->ncredentials;
     }
-    return n;
+    *n = 0;
+    for (size_t i = 0; i < cfg->ncredentials; i++) {
+        if (busy_with(w->d, cfg->credentials[i].name) >= cap)
+            any_full = 1;
+        else
+            w->among[(*n)++] = cfg->credentials[i].name;
+    }
+    return any_full ? 0 : 1;
 }
 
-static int claim_row(worker *w, const char **skip, queue_row *row, int64_t *next_due)
+static int claim_row(worker *w, queue_row *row, int64_t *next_due)
 {
     delivery *d = w->d;
     pthread_mutex_lock(&d->claim_lock);
-    size_t nskip = credentials_at_cap(d, credential_cap(d, w->cfg), skip);
-    int got = queue_claim_except(d->q, now_ms(), skip, nskip, row, next_due);
+    size_t n = 0;
+    int all = credentials_below_cap(w, &n);
+    /* out of memory: claim among all (the cap is fairness, not correctness) */
+    int got = all != 0 ? queue_claim(d->q, now_ms(), row, next_due)
+                       : queue_claim_among(d->q, now_ms(), w->among, n, row, next_due);
     if (got == 1)
         w->busy_credential = strdup(row->credential); /* NULL (no memory): uncounted */
     pthread_mutex_unlock(&d->claim_lock);
@@ -606,8 +630,7 @@ static void *worker_main(void *arg)
 {
     worker *w = arg;
     delivery *d = w->d;
-    const char **skip = calloc((size_t)d->nworkers, sizeof(*skip));
-    while (skip != NULL) {
+    for (;;) {
         pthread_mutex_lock(&d->lock);
         int stopping = d->stopping;
         unsigned long seen = d->wakeups;
@@ -617,7 +640,7 @@ static void *worker_main(void *arg)
         queue_row row;
         int64_t next_due = -1;
         w->cfg = d->cfg; /* one atomic load; the row's whole handling uses it */
-        int got = claim_row(w, skip, &row, &next_due);
+        int got = claim_row(w, &row, &next_due);
         if (got == 1) {
             deliver_row(w, &row);
             release_row(w);
@@ -628,9 +651,8 @@ static void *worker_main(void *arg)
             log_write(LOG_ERROR, "queue claim failed; retrying shortly", NULL);
         idle(d, seen, got == 0 ? next_due : -1);
     }
-    if (skip == NULL)
-        log_write(LOG_ERROR, "out of memory starting a delivery worker", NULL);
-    free(skip);
+    free(w->among);
+    w->among = NULL;
     return NULL;
 }
 
@@ -668,7 +690,7 @@ delivery *delivery_start(const config *cfg, queue *q, int dry_run)
     d->cfg = cfg;
     d->q = q;
     d->dry_run = dry_run;
-    d->nworkers = cfg->delivery_workers > 0 ? cfg->delivery_workers : 1;
+    d->nworkers = pool_size(cfg);
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->claim_lock, NULL);
     pthread_cond_init(&d->cond, NULL);

@@ -348,15 +348,15 @@ void queue_row_clear(queue_row *row)
     memset(row, 0, sizeof(*row));
 }
 
-int queue_claim_except(queue *q, int64_t now_ms, const char *const *skip, size_t nskip, queue_row *row,
-                       int64_t *next_due_ms)
+int queue_claim_among(queue *q, int64_t now_ms, const char *const *among, size_t namong, queue_row *row,
+                      int64_t *next_due_ms)
 {
-    return q->store->ops->claim(q->store, now_ms, skip, nskip, row, next_due_ms);
+    return q->store->ops->claim(q->store, now_ms, among, namong, row, next_due_ms);
 }
 
 int queue_claim(queue *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms)
 {
-    return queue_claim_except(q, now_ms, NULL, 0, row, next_due_ms);
+    return queue_claim_among(q, now_ms, NULL, 0, row, next_due_ms);
 }
 
 int queue_mark_done(queue *q, int64_t id)

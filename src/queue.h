@@ -110,11 +110,11 @@ void queue_set_notify(queue *q, void (*fn)(void *arg), void *arg);
  * queue_row_clear), 0 when nothing is due, -1 on a store error. *next_due_ms is
  * set to the earliest future next_attempt_at (or -1) when 0 is returned. */
 int queue_claim(queue *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms);
-/* queue_claim, passing over rows of the nskip credentials in skip (delivery's
- * per-credential in-flight cap); *next_due_ms then ignores them too. skip is
- * only read during the call. */
-int queue_claim_except(queue *q, int64_t now_ms, const char *const *skip, size_t nskip, queue_row *row,
-                       int64_t *next_due_ms);
+/* queue_claim, only among the namong credentials in among (delivery's
+ * per-credential in-flight cap leaves out those at their cap); *next_due_ms
+ * then looks at them only. among is only read during the call. */
+int queue_claim_among(queue *q, int64_t now_ms, const char *const *among, size_t namong, queue_row *row,
+                      int64_t *next_due_ms);
 /* Settling a claimed row: 0 when stored; -1 when the row is not inflight (no
  * such row, or an operator changed it meanwhile: nothing to do);
  * QUEUE_STORE_ERROR when the store refused the write (full disk, I/O error):

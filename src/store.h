@@ -104,14 +104,16 @@ struct store_ops {
     long (*recover_inflight)(store *s, long *dead);
     /* Atomically moves one row pending -> inflight (attempts + 1) and fills
      * *row: the lowest id that is pending, due (next_attempt_at <= now_ms),
-     * whose credential is not among the nskip in skip, and that has no older
+     * whose credential is one of the namong in among (among NULL: any
+     * credential; namong 0: none, nothing is claimed), and that has no older
      * (lower id) row with the same order_key still pending or inflight (the
      * ordering guarantee: rows sharing an order_key are claimed one at a time,
      * in id order). Two concurrent claims never get the same row. 1 claimed;
      * 0 none due, with *next_due_ms (when not NULL) the earliest
-     * next_attempt_at of a row that would be claimable with the same skip
-     * (-1: none); -1 store error. */
-    int (*claim)(store *s, int64_t now_ms, const char *const *skip, size_t nskip, queue_row *row,
+     * next_attempt_at of a row that would be claimable among the same
+     * credentials (-1: none); -1 store error. A claim among credentials must
+     * cost in proportion to their rows, not to other credentials' backlogs. */
+    int (*claim)(store *s, int64_t now_ms, const char *const *among, size_t namong, queue_row *row,
                  int64_t *next_due_ms);
     /* Settles row id, only while it is inflight: DONE; RETRY (pending, due at
      * when_ms, last_error = error, start count reset); DEAD (last_error =

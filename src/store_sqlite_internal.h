@@ -26,6 +26,9 @@ enum { W_INSERT, W_FIND_DUP, W_DEPTH, W_PRUNE, W_COUNT };
 enum {
     R_CLAIM,
     R_NEXT_DUE,
+    R_PICK_CRED,
+    R_CLAIM_ID,
+    R_NEXT_DUE_CRED,
     R_DONE,
     R_RETRY,
     R_DEAD,
@@ -79,7 +82,7 @@ static inline sq_store *sq_of(store *s)
 /* store_sqlite_rows.c: the claim/settle connection's SQL, and its ops. */
 extern const char *const sq_reader_sql[R_COUNT];
 long sq_recover_inflight(store *s, long *dead);
-int sq_claim(store *s, int64_t now_ms, const char *const *skip, size_t nskip, queue_row *row,
+int sq_claim(store *s, int64_t now_ms, const char *const *among, size_t namong, queue_row *row,
              int64_t *next_due_ms);
 int sq_settle(store *s, store_settle how, int64_t id, int64_t when_ms, const char *error);
 int sq_counts(store *s, queue_counts *out);

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
 #include "log.h"
 #include "store_sqlite_internal.h"
 
@@ -20,18 +19,22 @@
     " d.state = 'pending' AND (d.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e"                \
     " WHERE e.order_key = d.order_key AND e.id < d.id AND e.state IN ('pending', 'inflight')))"
 
-/* Credentials the caller skips for now (delivery's per-credential in-flight
- * cap): param is NULL (skip none) or a JSON array of credential names. */
-#define NOT_SKIPPED(param)                                                                                   \
-    " (" param " IS NULL OR d.credential NOT IN (SELECT value FROM json_each(" param ")))"
+#define ROW_COLUMNS " RETURNING id, route, credential, dedup_key, payload, attempts, created_at"
 
 const char *const sq_reader_sql[R_COUNT] = {
     [R_CLAIM] = "UPDATE deliveries SET state = 'inflight', attempts = attempts + 1"
                 " WHERE id = (SELECT d.id FROM deliveries d INDEXED BY deliveries_pending WHERE" CLAIMABLE
-                " AND d.next_attempt_at <= ?1 AND" NOT_SKIPPED(
-                    "?2") " ORDER BY d.id LIMIT 1)"
-                          " RETURNING id, route, credential, dedup_key, payload, attempts, created_at",
-    [R_NEXT_DUE] = "SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE" CLAIMABLE " AND" NOT_SKIPPED("?1"),
+                " AND d.next_attempt_at <= ?1 ORDER BY d.id LIMIT 1)" ROW_COLUMNS,
+    [R_NEXT_DUE] = "SELECT MIN(d.next_attempt_at) FROM deliveries d WHERE" CLAIMABLE,
+    /* A claim among some credentials (delivery's per-credential cap) asks each
+     * credential's own index of pending rows, so a credential with a large
+     * backlog costs the others' claims nothing. */
+    [R_PICK_CRED] = "SELECT d.id FROM deliveries d INDEXED BY deliveries_cred_pending WHERE d.credential = ?2"
+                    " AND d.next_attempt_at <= ?1 AND" CLAIMABLE " ORDER BY d.id LIMIT 1",
+    [R_CLAIM_ID] = "UPDATE deliveries SET state = 'inflight', attempts = attempts + 1"
+                   " WHERE id = ?1 AND state = 'pending'" ROW_COLUMNS,
+    [R_NEXT_DUE_CRED] = "SELECT MIN(d.next_attempt_at) FROM deliveries d INDEXED BY deliveries_cred_pending"
+                        " WHERE d.credential = ?1 AND" CLAIMABLE,
     /* The settle statements share one binding layout: ?1 id, ?2 when, ?3 error. */
     [R_DONE] = "UPDATE deliveries SET state = 'done' WHERE id = ?1 AND state = 'inflight'",
     [R_RETRY] =
@@ -98,48 +101,25 @@ long sq_recover_inflight(store *s, long *dead_out)
     return n;
 }
 
-/* The skip list as the JSON array NOT_SKIPPED binds; NULL when empty (or out
- * of memory, which then skips nothing: the cap is a fairness aid, not a
- * correctness rule). */
-static char *skip_list_json(const char *const *skip, size_t nskip)
+/* One int64 (or NULL: -1) from a statement bound by the caller; the statement
+ * is reset. 0, or -1 on a store error. Call under the lock. */
+static int step_int64(sq_store *q, sqlite3_stmt *st, const char *what, int64_t *out)
 {
-    if (nskip == 0)
-        return NULL;
-    yajl_gen g = json_gen_new();
-    if (g == NULL)
-        return NULL;
-    yajl_gen_array_open(g);
-    for (size_t i = 0; i < nskip; i++)
-        json_gen_str(g, skip[i]);
-    yajl_gen_array_close(g);
-    char *text = json_gen_take(g, NULL);
-    yajl_gen_free(g);
-    return text;
-}
-
-/* When nothing is due, the earliest pending row tells the worker how long it
- * may sleep. Call under the lock. */
-static int next_due_locked(sq_store *q, const char *skip_json, int64_t *next_due_ms)
-{
-    sqlite3_stmt *st = q->rstmt[R_NEXT_DUE];
-    sqlite3_bind_text(st, 1, skip_json, -1, SQLITE_TRANSIENT); /* freed after the call */
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *next_due_ms = sqlite3_column_type(st, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, 0);
+    *out = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL ? sqlite3_column_int64(st, 0) : -1;
     sqlite3_reset(st);
-    if (rc != SQLITE_ROW) {
-        sq_store_error(q, q->rdb, "next_due");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        sq_store_error(q, q->rdb, what);
         return -1;
     }
     return 0;
 }
 
-static int claim_locked(sq_store *q, int64_t now_ms, const char *skip_json, queue_row *row,
-                        int64_t *next_due_ms)
+/* Steps a claim statement (bound by the caller) that returns the row: 1
+ * claimed, 0 nothing changed, -1 store error or out of memory (the row is
+ * then inflight until the next start). Call under the lock. */
+static int step_claim(sq_store *q, sqlite3_stmt *st, queue_row *row)
 {
-    sqlite3_stmt *st = q->rstmt[R_CLAIM];
-    sqlite3_bind_int64(st, 1, now_ms);
-    sqlite3_bind_text(st, 2, skip_json, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(st);
     int claimed = rc == SQLITE_ROW, filled = 0;
     if (claimed) {
@@ -151,25 +131,75 @@ static int claim_locked(sq_store *q, int64_t now_ms, const char *skip_json, queu
         sq_store_error(q, q->rdb, "claim");
         return -1;
     }
-    if (claimed) /* out of memory leaves the row inflight until the next start */
-        return filled ? 1 : -1;
+    return claimed ? (filled ? 1 : -1) : 0;
+}
+
+/* The earliest next_attempt_at over credentials among (-1: none). */
+static int next_due_among(sq_store *q, const char *const *among, size_t namong, int64_t *due)
+{
+    *due = -1;
+    sqlite3_stmt *st = q->rstmt[R_NEXT_DUE_CRED];
+    for (size_t i = 0; i < namong; i++) {
+        int64_t t;
+        sqlite3_bind_text(st, 1, among[i], -1, SQLITE_TRANSIENT);
+        if (step_int64(q, st, "next_due", &t) < 0)
+            return -1;
+        if (t >= 0 && (*due < 0 || t < *due))
+            *due = t;
+    }
+    return 0;
+}
+
+/* The claim among some credentials: the lowest claimable id over their
+ * per-credential lookups, then that row claimed by id. Call under the lock
+ * (no other claim can take the row in between). */
+static int claim_among_locked(sq_store *q, int64_t now_ms, const char *const *among, size_t namong,
+                              queue_row *row, int64_t *next_due_ms)
+{
+    int64_t best = -1;
+    sqlite3_stmt *pick = q->rstmt[R_PICK_CRED];
+    for (size_t i = 0; i < namong; i++) {
+        int64_t id;
+        sqlite3_bind_int64(pick, 1, now_ms);
+        sqlite3_bind_text(pick, 2, among[i], -1, SQLITE_TRANSIENT);
+        if (step_int64(q, pick, "claim", &id) < 0)
+            return -1;
+        if (id > 0 && (best < 0 || id < best))
+            best = id;
+    }
+    if (best > 0) {
+        sqlite3_bind_int64(q->rstmt[R_CLAIM_ID], 1, best);
+        return step_claim(q, q->rstmt[R_CLAIM_ID], row);
+    }
     int64_t due = -1;
-    int ret = next_due_locked(q, skip_json, &due) < 0 ? -1 : 0;
+    int ret = next_due_among(q, among, namong, &due);
     if (next_due_ms)
         *next_due_ms = due;
     return ret;
 }
 
-int sq_claim(store *s, int64_t now_ms, const char *const *skip, size_t nskip, queue_row *row,
+static int claim_any_locked(sq_store *q, int64_t now_ms, queue_row *row, int64_t *next_due_ms)
+{
+    sqlite3_bind_int64(q->rstmt[R_CLAIM], 1, now_ms);
+    int ret = step_claim(q, q->rstmt[R_CLAIM], row);
+    if (ret != 0)
+        return ret;
+    int64_t due = -1;
+    ret = step_int64(q, q->rstmt[R_NEXT_DUE], "next_due", &due);
+    if (next_due_ms)
+        *next_due_ms = due;
+    return ret;
+}
+
+int sq_claim(store *s, int64_t now_ms, const char *const *among, size_t namong, queue_row *row,
              int64_t *next_due_ms)
 {
     sq_store *q = sq_of(s);
     memset(row, 0, sizeof(*row));
-    char *skip_json = skip_list_json(skip, nskip);
     pthread_mutex_lock(&q->lock);
-    int ret = claim_locked(q, now_ms, skip_json, row, next_due_ms);
+    int ret = among == NULL ? claim_any_locked(q, now_ms, row, next_due_ms)
+                            : claim_among_locked(q, now_ms, among, namong, row, next_due_ms);
     pthread_mutex_unlock(&q->lock);
-    free(skip_json);
     if (ret != 1)
         queue_row_clear(row);
     return ret;

@@ -1,7 +1,8 @@
 """Issue 10, item 15: one credential's trouble must not hold up the others.
 Close hangs every PUT sent with credential A's key; credential B's updates
 must still be delivered within a second, because no credential may have more
-than delivery.per_credential rows in flight (default: workers - 1)."""
+than its cap of rows in flight (delivery.per_credential, default workers) and
+the pool has a thread more than the cap."""
 
 import time
 
@@ -74,7 +75,10 @@ class CredentialIsolation(E2ETestCase):
         self.assertEqual([line for line in d.logs() if line.get("msg") == "dead letter"], [])
 
     def test_default_cap_leaves_a_worker_for_other_credentials(self):
-        self.hang_a_then_send_b({"workers": 2}, cap=1)
+        self.hang_a_then_send_b({"workers": 2}, cap=2)
+
+    def test_a_single_worker_still_leaves_one_for_other_credentials(self):
+        self.hang_a_then_send_b({"workers": 1}, cap=1)
 
     def test_configured_cap(self):
         self.hang_a_then_send_b({"workers": 4, "per_credential": 2}, cap=2)

@@ -487,7 +487,7 @@ static int64_t submit_for(queue *q, const char *credential, const char *key)
     return job.id;
 }
 
-Test(queue, claim_except_passes_over_the_skipped_credentials_only)
+Test(queue, claim_among_takes_only_the_listed_credentials_rows)
 {
     queue *q = open_store();
     int64_t a1 = submit_for(q, "cred-a", "evt-a1");
@@ -495,38 +495,63 @@ Test(queue, claim_except_passes_over_the_skipped_credentials_only)
     int64_t b1 = submit_for(q, "cred-b", "evt-b1");
     int64_t c1 = submit_for(q, "cred-c", "evt-c1");
 
-    const char *skip_a[] = {"cred-a"};
+    const char *bc[] = {"cred-b", "cred-c"};
     queue_row row;
-    cr_assert_eq(queue_claim_except(q, now_ms(), skip_a, 1, &row, NULL), 1);
+    cr_assert_eq(queue_claim_among(q, now_ms(), bc, 2, &row, NULL), 1);
     cr_expect_eq(row.id, b1, "the older rows of cred-a are passed over");
     queue_row_clear(&row);
 
-    const char *skip_ab[] = {"cred-a", "cred-b"};
-    cr_assert_eq(queue_claim_except(q, now_ms(), skip_ab, 2, &row, NULL), 1);
+    const char *c_only[] = {"cred-c"};
+    cr_assert_eq(queue_claim_among(q, now_ms(), c_only, 1, &row, NULL), 1);
     cr_expect_eq(row.id, c1);
     queue_row_clear(&row);
 
-    /* Only skipped credentials' rows are left: nothing due, and no due time
+    /* Only other credentials' rows are left: nothing due, and no due time
      * either, so the worker sleeps instead of spinning on rows it may not take. */
     int64_t next_due = 0;
-    cr_assert_eq(queue_claim_except(q, now_ms(), skip_a, 1, &row, &next_due), 0);
+    cr_assert_eq(queue_claim_among(q, now_ms(), bc, 2, &row, &next_due), 0);
     cr_expect_eq(next_due, -1);
+    cr_assert_eq(queue_claim_among(q, now_ms(), bc, 0, &row, &next_due), 0, "an empty list claims nothing");
 
-    /* Without the skip list the oldest row is next, as always. */
-    cr_assert_eq(queue_claim_except(q, now_ms(), NULL, 0, &row, NULL), 1);
+    /* Without a list the oldest row is next, as always. */
+    cr_assert_eq(queue_claim_among(q, now_ms(), NULL, 0, &row, NULL), 1);
     cr_expect_eq(row.id, a1);
     queue_row_clear(&row);
     queue_close(q);
 }
 
-Test(queue, a_credential_name_with_json_metacharacters_is_skipped_exactly)
+Test(queue, claim_among_keeps_the_order_of_one_meeting_and_reports_the_next_due)
 {
     queue *q = open_store();
-    submit_for(q, "we\"ird\\cred", "evt-1");
-    int64_t other = submit_for(q, "weird", "evt-2");
-    const char *skip[] = {"we\"ird\\cred"};
+    queue_job first = make_job("zoom", "evt-1", "{}");
+    first.credential = "cred-b";
+    first.order_key = "acti_same";
+    cr_assert_eq(queue_submit_wait(q, &first), QUEUE_ACCEPTED);
+    queue_job second = first;
+    second.dedup_key = "evt-2";
+    cr_assert_eq(queue_submit_wait(q, &second), QUEUE_ACCEPTED);
+    const char *b[] = {"cred-b"};
     queue_row row;
-    cr_assert_eq(queue_claim_except(q, now_ms(), skip, 1, &row, NULL), 1);
+    cr_assert_eq(queue_claim_among(q, now_ms(), b, 1, &row, NULL), 1);
+    cr_expect_eq(row.id, first.id);
+    int64_t due = now_ms() + 60000;
+    cr_assert_eq(queue_mark_retry(q, row.id, due, "later"), 0);
+    queue_row_clear(&row);
+    int64_t next_due = 0;
+    cr_assert_eq(queue_claim_among(q, now_ms(), b, 1, &row, &next_due), 0,
+                 "the newer row of the meeting waits behind the retrying one");
+    cr_expect_eq(next_due, due);
+    queue_close(q);
+}
+
+Test(queue, a_credential_name_with_quotes_is_matched_exactly)
+{
+    queue *q = open_store();
+    submit_for(q, "weird", "evt-1");
+    int64_t other = submit_for(q, "we\"ird\\cred", "evt-2");
+    const char *among[] = {"we\"ird\\cred"};
+    queue_row row;
+    cr_assert_eq(queue_claim_among(q, now_ms(), among, 1, &row, NULL), 1);
     cr_expect_eq(row.id, other);
     queue_row_clear(&row);
     queue_close(q);

@@ -65,7 +65,9 @@ Test(queue_schema, a_version_1_store_is_migrated_in_place)
 
     char text[512];
     query_text("PRAGMA user_version", text, sizeof(text));
-    cr_expect_str_eq(text, "2");
+    cr_expect_str_eq(text, "3");
+    query_text("SELECT sql FROM sqlite_master WHERE name = 'deliveries_cred_pending'", text, sizeof(text));
+    cr_expect(strstr(text, "WHERE state = 'pending'") != NULL, "index: %s", text);
     query_text("SELECT sql FROM sqlite_master WHERE name = 'deliveries_live_order'", text, sizeof(text));
     cr_expect(strstr(text, "WHERE state IN ('pending', 'inflight')") != NULL, "index: %s", text);
     query_text("SELECT COUNT(*) FROM sqlite_master WHERE name = 'deliveries_order'", text, sizeof(text));
@@ -78,7 +80,7 @@ Test(queue_schema, a_migrated_store_opens_again_unchanged)
     queue_close(open_store());
     char text[64];
     query_text("PRAGMA user_version", text, sizeof(text));
-    cr_expect_str_eq(text, "2");
+    cr_expect_str_eq(text, "3");
 }
 
 /* Claims the row and "crashes" (closes without settling). */
