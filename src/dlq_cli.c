@@ -3,6 +3,7 @@
  * See dlq_cli.h for the contract. */
 #include "dlq_cli.h"
 
+#include <getopt.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +21,11 @@
  * terminal after id, route, attempts and age); `dlq show` prints all of it. */
 #define DLQ_ERROR_EXCERPT 48
 
+typedef enum dlq_action { DLQ_NONE, DLQ_LIST, DLQ_SHOW, DLQ_REPLAY, DLQ_PURGE } dlq_action;
+
 typedef struct dlq_args {
-    const char *action, *config_path, *route, *older_than;
+    dlq_action action;
+    const char *config_path, *route, *older_than;
     int as_json, all;
     int64_t id, older_than_ms;
     FILE *out, *err; /* results and help; errors */
@@ -42,51 +46,94 @@ static int64_t dlq_parse_id(const char *s)
     return s[0] >= '0' && s[0] <= '9' && *end == '\0' && id > 0 ? (int64_t)id : -1;
 }
 
-/* 0 when argv is a valid dlq command line, else the exit code (usage printed). */
-static int dlq_parse(int argc, char **argv, dlq_args *a)
+static dlq_action dlq_parse_action(const char *word)
 {
-    FILE *out = a->out, *err = a->err;
-    memset(a, 0, sizeof(*a));
-    a->out = out;
-    a->err = err;
-    a->action = argc >= 2 ? argv[1] : "";
-    if (strcmp(a->action, "--help") == 0 || strcmp(a->action, "-h") == 0)
-        return cli_usage(a->out, "dlq", -1); /* -1: done, exit 0 */
-    for (int i = 2; i < argc; i++) {
-        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            a->config_path = argv[++i];
-        else if (strcmp(argv[i], "--route") == 0 && i + 1 < argc)
-            a->route = argv[++i];
-        else if (strcmp(argv[i], "--older-than") == 0 && i + 1 < argc)
-            a->older_than = argv[++i];
-        else if (strcmp(argv[i], "--json") == 0)
+    static const char *const names[] = {"list", "show", "replay", "purge"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(word, names[i]) == 0)
+            return (dlq_action)(DLQ_LIST + i);
+    return DLQ_NONE;
+}
+
+static const struct option dlq_options[] = {{"config", required_argument, NULL, 'c'},
+                                            {"route", required_argument, NULL, 'r'},
+                                            {"older-than", required_argument, NULL, 'o'},
+                                            {"json", no_argument, NULL, 'j'},
+                                            {"all", no_argument, NULL, 'a'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+
+/* The words after the action, in the order given ("-" in the optstring: an
+ * ID comes back as option 1 where it stands, so the first problem is the one
+ * reported, and POSIXLY_CORRECT changes nothing). 0, -1 (help printed) or 2. */
+static int dlq_parse_options(int argc, char **argv, dlq_args *a)
+{
+    cli_getopt_reset();
+    for (int c; (c = getopt_long(argc, argv, "-:h", dlq_options, NULL)) != -1;) {
+        switch (c) {
+        case 'c':
+            a->config_path = optarg;
+            break;
+        case 'r':
+            a->route = optarg;
+            break;
+        case 'o':
+            a->older_than = optarg;
+            break;
+        case 'j':
             a->as_json = 1;
-        else if (strcmp(argv[i], "--all") == 0)
+            break;
+        case 'a':
             a->all = 1;
-        else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            break;
+        case 'h':
             return cli_usage(a->out, "dlq", -1); /* -1: done, exit 0 */
-        else if (a->id == 0 && (a->id = dlq_parse_id(argv[i])) > 0)
-            continue;
-        else
-            return dlq_usage_error(a, argv[i][0] == '-' ? "unknown option" : "ID must be a row id (digits)");
+        case 1:
+            if (a->id == 0 && (a->id = dlq_parse_id(optarg)) > 0)
+                break;
+            return dlq_usage_error(a, "ID must be a row id (digits)");
+        default: /* '?' unknown, ':' its value missing */
+            return dlq_usage_error(a, "unknown option");
+        }
     }
-    int list = strcmp(a->action, "list") == 0, show = strcmp(a->action, "show") == 0;
-    int replay = strcmp(a->action, "replay") == 0, purge = strcmp(a->action, "purge") == 0;
-    if (!list && !show && !replay && !purge)
+    /* Words after a "--" were never options or an ID here. */
+    return optind < argc ? dlq_usage_error(a, "unknown option") : 0;
+}
+
+/* Whether the options fit the action; 0 or 2 (the problem printed). */
+static int dlq_check(dlq_args *a)
+{
+    dlq_action act = a->action;
+    if (act == DLQ_NONE)
         return dlq_usage_error(a, "the action is list, show, replay or purge");
     if (a->config_path == NULL)
         return dlq_usage_error(a, "--config FILE is required");
-    if ((list || purge) && (a->id > 0 || a->all))
+    if ((act == DLQ_LIST || act == DLQ_PURGE) && (a->id > 0 || a->all))
         return dlq_usage_error(a, "list and purge take no ID or --all");
-    if (show && (a->id <= 0 || a->all || a->route))
+    if (act == DLQ_SHOW && (a->id <= 0 || a->all || a->route))
         return dlq_usage_error(a, "show takes one ID");
-    if (replay && (a->id > 0) == (a->all != 0))
+    if (act == DLQ_REPLAY && (a->id > 0) == (a->all != 0))
         return dlq_usage_error(a, "replay takes an ID or --all");
-    if (!purge && a->older_than)
+    if (act != DLQ_PURGE && a->older_than)
         return dlq_usage_error(a, "--older-than belongs to purge");
-    if (purge && (a->older_than == NULL || admin_parse_duration(a->older_than, &a->older_than_ms) != 0))
+    if (act == DLQ_PURGE &&
+        (a->older_than == NULL || admin_parse_duration(a->older_than, &a->older_than_ms) != 0))
         return dlq_usage_error(a, "purge needs --older-than D, D like 30d, 12h, 90m or 3600s");
     return 0;
+}
+
+/* 0 when argv is a valid dlq command line, else the exit code (-1: help
+ * printed, exit 0). argv[1] is the action; getopt sees it as argv[0]. */
+static int dlq_parse(int argc, char **argv, dlq_args *a)
+{
+    const char *word = argc >= 2 ? argv[1] : "";
+    if (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0)
+        return cli_usage(a->out, "dlq", -1);
+    int rc = argc >= 2 ? dlq_parse_options(argc - 1, argv + 1, a) : 0;
+    if (rc != 0)
+        return rc;
+    a->action = dlq_parse_action(word);
+    return dlq_check(a);
 }
 
 static void format_age(int64_t ms, char *out, size_t len)
@@ -252,7 +299,7 @@ static void explain_not_dead(const dlq_args *a, queue *q, int64_t id)
 /* replay and purge: one count, as text or JSON. */
 static int dlq_change(queue *q, const dlq_args *a)
 {
-    int replay = strcmp(a->action, "replay") == 0;
+    int replay = a->action == DLQ_REPLAY;
     long n = replay ? queue_replay(q, a->all ? 0 : a->id, a->route)
                     : queue_purge_dead(q, a->older_than_ms, a->route);
     if (n < 0) {
@@ -292,9 +339,9 @@ int dlq_cli_run(int argc, char **argv, FILE *out, FILE *err)
     if (q == NULL) {
         fprintf(err, "closehook dlq: %s\n", why);
         rc = 1;
-    } else if (strcmp(a.action, "list") == 0) {
+    } else if (a.action == DLQ_LIST) {
         rc = dlq_list(q, &a);
-    } else if (strcmp(a.action, "show") == 0) {
+    } else if (a.action == DLQ_SHOW) {
         rc = dlq_show(q, &a);
     } else {
         rc = dlq_change(q, &a);

@@ -2,10 +2,13 @@
  * store's dead letters (the same rows and JSON as the admin API's /admin/dlq).
  *
  * Contract: called from main (and the unit tests) on the main thread, with no
- * other thread of this process using getopt. argv[0] is "dlq"'s action word
- * (list, show, replay, purge, or --help); the options follow it. The strings
- * in argv are only read; everything dlq_cli_run allocates (config, store
- * handle, rows) is freed before it returns. The store is opened and closed
+ * other thread of this process using getopt (it resets getopt_long's state
+ * itself, so it may be called again and again). argv[0] is "dlq", argv[1] the
+ * action (list, show, replay, purge, or --help / -h), the options and ID
+ * follow in any order, parsed with getopt_long (so --config=FILE and unique
+ * abbreviations like --conf work too). argv is only read, never reordered;
+ * everything dlq_cli_run allocates (config, store handle, rows) is freed
+ * before it returns. The store is opened and closed
  * here; a running daemon may hold it at the same time.
  *
  * Output: results (the table, "no dead letters", a row, "replayed N",
