@@ -96,5 +96,4 @@ void cli_note_placeholders(const config *cfg, const char *command)
 void cli_getopt_reset(void)
 {
     optind = 0; /* glibc: 0 also re-initialises its internal state */
-    opterr = 0;
 }

@@ -30,9 +30,9 @@ config *cli_load_config(const char *path, unsigned flags, const char *only_route
  * stderr naming command. Nothing when cfg holds none. */
 void cli_note_placeholders(const config *cfg, const char *command);
 
-/* Resets getopt_long's state (optind = 0, opterr = 0) so a command can parse
- * again in the same process, as the unit tests do; each command prints its
- * own messages, getopt none. */
+/* Resets getopt_long's state (optind = 0) so a command can parse again in the
+ * same process, as the unit tests do. Commands that print their own messages
+ * start their optstring with ':' (getopt then prints none). */
 void cli_getopt_reset(void);
 
 #endif
