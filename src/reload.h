@@ -17,8 +17,9 @@
 typedef struct reloader reloader;
 
 /* Takes ownership of active (the config serve started with); every reload
- * loads path with flags (CONFIG_LOAD_*: serve passes its
- * CONFIG_LOAD_ALLOW_PLACEHOLDERS, so a reload accepts what the start did). */
+ * loads path with flags (CONFIG_LOAD_*): serve passes the flags it started
+ * with (placeholders allowed, absent secrets allowed under --dry-run), so a
+ * reload accepts exactly what the start did. */
 reloader *reloader_new(const char *path, unsigned flags, config *active, server *srv, delivery *d);
 /* Returns 0 when the new config is in force, -1 when it was refused. */
 int reloader_reload(reloader *r);

@@ -147,12 +147,9 @@ static int serve_start_parts(const config *cfg, int dry_run, serve_parts *p)
         log_write(LOG_ERROR, "cannot start delivery workers", NULL);
         return -1;
     }
-    char threads[16], port[16];
-    snprintf(threads, sizeof(threads), "%d", cfg->threads);
-    snprintf(port, sizeof(port), "%d", cfg->listeners[0].port);
     log_write(LOG_INFO, "closehook started", "version", CLOSEHOOK_VERSION, "config", cfg->path, "host",
-              cfg->listeners[0].host, "port", port, "threads", threads, "store", cfg->store_path, "dry_run",
-              dry_run ? "true" : "false", NULL);
+              cfg->listeners[0].host, LOG_INT("port", cfg->listeners[0].port),
+              LOG_INT("threads", cfg->threads), "store", cfg->store_path, LOG_BOOL("dry_run", dry_run), NULL);
     return 0;
 }
 
@@ -204,8 +201,7 @@ int serve_cmd_run(int argc, char **argv)
     serve_parts p = {0};
     rc = 1;
     if (serve_open_store(cfg, &p) == 0 && serve_start_parts(cfg, o.dry_run, &p) == 0 &&
-        (p.reload = reloader_new(o.config_path, o.flags & CONFIG_LOAD_ALLOW_PLACEHOLDERS, cfg, p.srv, p.d)) !=
-            NULL) {
+        (p.reload = reloader_new(o.config_path, o.flags, cfg, p.srv, p.d)) != NULL) {
         cfg = NULL; /* the reloader owns it now, and every config after it */
         rc = serve_loop(&p, &set);
     }

@@ -3,6 +3,7 @@ absent (CLOSE_API_KEY unset) still accepts webhooks, but logs the PUT it would s
 Close, so a new deployment can be checked before it has a key."""
 
 import json
+import signal
 import time
 
 import harness
@@ -49,6 +50,20 @@ class DryRun(E2ETestCase):
             lambda: [line for line in self.dry_run_lines(d)
                      if any(holds_body(v, body) for v in line.values())])
         self.assertTrue(found, f"dry-run lines: {self.dry_run_lines(d)}")
+        time.sleep(SETTLE_S)  # watching for requests, not asserting on timing
+        self.assertEqual(self.fake.requests(), [])
+
+    def test_sighup_reloads_under_dry_run_with_the_key_still_absent(self):
+        """A reload loads the config the way serve did: still dry-run, the
+        absent key still allowed (it used to be refused on every SIGHUP)."""
+        d = self.start_daemon(api_key=False, serve_args=["--dry-run"])
+        d.proc.send_signal(signal.SIGHUP)
+        reloaded = harness.wait_until(lambda: any(line.get("msg") == "config reloaded" for line in d.logs()),
+                                      timeout=10)
+        self.assertTrue(reloaded, f"no reload; log:\n{d.log_tail()}")
+        self.assertEqual([line for line in d.logs() if "reload refused" in str(line.get("msg"))], [])
+        self.assertQueued(self.send_zoom(d, "zoom/meeting_ended.json"))
+        self.assertTrue(harness.wait_until(lambda: self.dry_run_lines(d)), "still dry-run after the reload")
         time.sleep(SETTLE_S)  # watching for requests, not asserting on timing
         self.assertEqual(self.fake.requests(), [])
 
