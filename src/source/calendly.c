@@ -173,11 +173,11 @@ static char *calendly_dedup_key(yajl_val tree, yajl_val payload, const char *eve
  * own organizer flags. */
 static int calendly_add_emails(meeting_event *ev, yajl_val payload)
 {
-    if (meeting_event_add_email(ev, calendly_text(payload, "email")) != 0)
+    if (lookup_keys_add_email(&ev->keys, calendly_text(payload, "email")) != 0)
         return -1;
     yajl_val members = json_get(payload, "scheduled_event.event_memberships");
     for (size_t i = 0; YAJL_IS_ARRAY(members) && i < members->u.array.len; i++)
-        if (meeting_event_add_email(ev, calendly_text(members->u.array.values[i], "user_email")) != 0)
+        if (lookup_keys_add_email(&ev->keys, calendly_text(members->u.array.values[i], "user_email")) != 0)
             return -1;
     return 0;
 }
@@ -202,10 +202,10 @@ static int calendly_parse(const source *self, const source_request *req, yajl_va
     meeting_event ev = {.sender = "calendly", .tree = tree};
     ev.event_type = strdup(event->u.string);
     oom |= ev.event_type == NULL;
-    ev.join_url = calendly_dup(payload, "scheduled_event.location.join_url", &oom);
-    ev.start_time = calendly_dup(payload, "scheduled_event.start_time", &oom);
+    ev.keys.join_url = calendly_dup(payload, "scheduled_event.location.join_url", &oom);
+    ev.keys.start_time = calendly_dup(payload, "scheduled_event.start_time", &oom);
     ev.end_time = calendly_dup(payload, "scheduled_event.end_time", &oom);
-    ev.calendar_event_id = calendly_dup(payload, "scheduled_event.uri", &oom);
+    ev.keys.calendar_event_id = calendly_dup(payload, "scheduled_event.uri", &oom);
     ev.dedup_key = calendly_dedup_key(tree, payload, event->u.string, &oom);
     oom |= calendly_add_emails(&ev, payload) != 0;
 

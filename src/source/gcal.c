@@ -202,7 +202,11 @@ static int gcal_parse(const source *self, const source_request *req, yajl_val tr
         return -1;
     }
     /* Close's provider_calendar_type, ready for when the event id is known */
-    meeting_event ev = {.sender = "gcal", .calendar_type = "google"};
+    meeting_event ev = {.sender = "gcal", .keys.calendar_type = strdup("google")};
+    if (ev.keys.calendar_type == NULL) {
+        snprintf(detail, detail_len, "out of memory");
+        return -1;
+    }
     if (gcal_fill(req, &ev, detail, detail_len) != 0) {
         meeting_event_clear(&ev);
         return -1;

@@ -187,9 +187,10 @@ static int msgraph_fill(yajl_val entry, size_t index, meeting_event *ev, char *d
     }
     const char *id = msgraph_string(json_member(entry, "resourceData"), "id");
     ev->event_type = strdup(change);
-    ev->calendar_event_id = id ? strdup(id) : NULL;
-    ev->calendar_type = "microsoft"; /* Close's provider_calendar_type for Outlook events */
-    int oom = ev->event_type == NULL || (id != NULL && ev->calendar_event_id == NULL);
+    ev->keys.calendar_event_id = id ? strdup(id) : NULL;
+    ev->keys.calendar_type = strdup("microsoft"); /* Close's provider_calendar_type for Outlook events */
+    int oom = ev->event_type == NULL || ev->keys.calendar_type == NULL ||
+              (id != NULL && ev->keys.calendar_event_id == NULL);
     if (oom || msgraph_dedup_key(entry, change, &ev->dedup_key) != 0) {
         snprintf(detail, detail_len, "out of memory");
         return -1;

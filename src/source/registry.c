@@ -190,12 +190,12 @@ static const source_path_key path_keys[] = {
     {"activity_id_path", offsetof(source_paths, activity_id_path),
      offsetof(meeting_event, close_activity_id)},
     {"zoom_meeting_id_path", offsetof(source_paths, zoom_meeting_id_path),
-     offsetof(meeting_event, zoom_meeting_id)},
-    {"join_url_path", offsetof(source_paths, join_url_path), offsetof(meeting_event, join_url)},
-    {"start_time_path", offsetof(source_paths, start_time_path), offsetof(meeting_event, start_time)},
-    {"ical_uid_path", offsetof(source_paths, ical_uid_path), offsetof(meeting_event, ical_uid)},
+     offsetof(meeting_event, keys.zoom_meeting_id)},
+    {"join_url_path", offsetof(source_paths, join_url_path), offsetof(meeting_event, keys.join_url)},
+    {"start_time_path", offsetof(source_paths, start_time_path), offsetof(meeting_event, keys.start_time)},
+    {"ical_uid_path", offsetof(source_paths, ical_uid_path), offsetof(meeting_event, keys.ical_uid)},
     {"calendar_event_id_path", offsetof(source_paths, calendar_event_id_path),
-     offsetof(meeting_event, calendar_event_id)},
+     offsetof(meeting_event, keys.calendar_event_id)},
 };
 #define SOURCE_NPATH_KEYS (sizeof(path_keys) / sizeof(path_keys[0]))
 

@@ -175,13 +175,13 @@ static int zoom_parse(const source *self, const source_request *req, yajl_val tr
     meeting_event ev = {.sender = "zoom", .tree = tree};
     ev.event_type = strdup(event->u.string);
     oom |= ev.event_type == NULL;
-    ev.zoom_meeting_id = dup_first(object, meeting_id_paths, &oom);
-    ev.start_time = dup_first(object, start_paths, &oom);
+    ev.keys.zoom_meeting_id = dup_first(object, meeting_id_paths, &oom);
+    ev.keys.start_time = dup_first(object, start_paths, &oom);
     ev.end_time = dup_first(object, end_paths, &oom);
-    ev.join_url = dup_first(object, join_url_paths, &oom);
+    ev.keys.join_url = dup_first(object, join_url_paths, &oom);
     ev.dedup_key = zoom_dedup_key(tree, object, event->u.string, &oom);
     /* participant events name one attendee; resolve's last, strict rule can use it */
-    oom |= meeting_event_add_email(&ev, json_scalar(json_get(object, "participant.email"))) != 0;
+    oom |= lookup_keys_add_email(&ev.keys, json_scalar(json_get(object, "participant.email"))) != 0;
 
     return source_emit(out, &ev, oom, detail, detail_len);
 }

@@ -61,8 +61,8 @@ static void zoom_event(meeting_event *ev, yajl_val tree)
     memset(ev, 0, sizeof(*ev));
     ev->sender = "zoom";
     ev->event_type = strdup("meeting.summary_completed");
-    ev->zoom_meeting_id = strdup("85746392011");
-    ev->start_time = strdup("2026-11-25T09:00:03Z");
+    ev->keys.zoom_meeting_id = strdup("85746392011");
+    ev->keys.start_time = strdup("2026-11-25T09:00:03Z");
     ev->tree = tree;
 }
 

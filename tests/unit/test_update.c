@@ -206,11 +206,11 @@ Test(update, attendee_emails_must_be_strings)
 Test(update, add_email_skips_empty_and_duplicates_in_any_case)
 {
     close_update u = {0};
-    cr_assert_eq(update_add_email(&u, "Dana@Acme.example"), 0);
-    cr_assert_eq(update_add_email(&u, "dana@acme.EXAMPLE"), 0);
-    cr_assert_eq(update_add_email(&u, ""), 0);
-    cr_assert_eq(update_add_email(&u, NULL), 0);
-    cr_assert_eq(update_add_email(&u, "host@seller.example"), 0);
+    cr_assert_eq(lookup_keys_add_email(&u.keys, "Dana@Acme.example"), 0);
+    cr_assert_eq(lookup_keys_add_email(&u.keys, "dana@acme.EXAMPLE"), 0);
+    cr_assert_eq(lookup_keys_add_email(&u.keys, ""), 0);
+    cr_assert_eq(lookup_keys_add_email(&u.keys, NULL), 0);
+    cr_assert_eq(lookup_keys_add_email(&u.keys, "host@seller.example"), 0);
     cr_assert_eq(u.nattendee_emails, 2);
     cr_assert_str_eq(u.attendee_emails[0], "Dana@Acme.example");
     cr_assert_str_eq(u.attendee_emails[1], "host@seller.example");
