@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "json.h"
 #include "log.h"
 #include "signature.h"
-#include "source.h"
 
 #define MSGRAPH_VALIDATION_PARAM "validationToken"
 
@@ -267,9 +267,21 @@ static void msgraph_destroy(source *self)
     free(m);
 }
 
+/* The registry's entry for this sender; every instance starts as a copy. */
+const source source_msgraph = {
+    .name = "msgraph",
+    .body_is_json = 1,
+    .verify_needs_tree = 1,
+    .handshake = msgraph_handshake,
+    .verify = msgraph_verify,
+    .parse = msgraph_parse,
+    .destroy = msgraph_destroy,
+    .create = msgraph_source_create,
+};
+
 source *msgraph_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
-    if (source_create_check(route, "msgraph", msgraph_keys, secret,
+    if (source_create_check(route, source_msgraph.name, msgraph_keys, secret,
                             "required for source msgraph (the subscription's clientState)", ctx) != 0)
         return NULL;
     char *secret_copy;
@@ -282,12 +294,6 @@ source *msgraph_source_create(yajl_val route, const char *secret, const source_c
         source_config_error(ctx, "secret", "could not be prepared");
         return NULL;
     }
-    m->super.name = "msgraph";
-    m->super.body_is_json = 1;
-    m->super.verify_needs_tree = 1;
-    m->super.handshake = msgraph_handshake;
-    m->super.verify = msgraph_verify;
-    m->super.parse = msgraph_parse;
-    m->super.destroy = msgraph_destroy;
+    m->super = source_msgraph;
     return &m->super;
 }
