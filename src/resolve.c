@@ -80,39 +80,68 @@ static int read_offset(const char **p, long *offset)
     return 0;
 }
 
+/* The fields of an ISO 8601 time as written (month 1-12, no zone applied). */
+typedef struct iso_fields {
+    int year, mon, mday, hour, min, sec;
+} iso_fields;
+
+/* "YYYY-MM-DD". */
+static int read_date(const char **p, iso_fields *f)
+{
+    if (read_digits(p, 4, &f->year) < 0 || expect_char(p, "-") < 0 || read_digits(p, 2, &f->mon) < 0 ||
+        expect_char(p, "-") < 0 || read_digits(p, 2, &f->mday) < 0)
+        return -1;
+    return 0;
+}
+
+/* "Thh:mm:ss" (T, t or a space before the clock). */
+static int read_clock(const char **p, iso_fields *f)
+{
+    if (expect_char(p, "Tt ") < 0 || read_digits(p, 2, &f->hour) < 0 || expect_char(p, ":") < 0 ||
+        read_digits(p, 2, &f->min) < 0 || expect_char(p, ":") < 0 || read_digits(p, 2, &f->sec) < 0)
+        return -1;
+    return 0;
+}
+
+/* An optional ".digits"; sub-second precision does not matter to a
+ * minutes-wide window, so the digits are skipped. */
+static int skip_fraction(const char **p)
+{
+    if (**p != '.')
+        return 0;
+    (*p)++;
+    if (!isdigit((unsigned char)**p))
+        return -1;
+    while (isdigit((unsigned char)**p))
+        (*p)++;
+    return 0;
+}
+
+static int fields_in_range(const iso_fields *f)
+{
+    return f->mon >= 1 && f->mon <= 12 && f->mday >= 1 && f->mday <= 31 && f->hour <= 23 && f->min <= 59 &&
+           f->sec <= 60;
+}
+
 time_t resolve_parse_time(const char *iso)
 {
     if (iso == NULL)
         return -1;
     const char *p = iso;
-    struct tm tm = {0};
-    int year, mon, mday, hour, min, sec;
+    iso_fields f;
     long offset;
-    if (read_digits(&p, 4, &year) < 0 || expect_char(&p, "-") < 0 || read_digits(&p, 2, &mon) < 0 ||
-        expect_char(&p, "-") < 0 || read_digits(&p, 2, &mday) < 0 || expect_char(&p, "Tt ") < 0 ||
-        read_digits(&p, 2, &hour) < 0 || expect_char(&p, ":") < 0 || read_digits(&p, 2, &min) < 0 ||
-        expect_char(&p, ":") < 0 || read_digits(&p, 2, &sec) < 0)
+    if (read_date(&p, &f) < 0 || read_clock(&p, &f) < 0 || skip_fraction(&p) < 0 ||
+        read_offset(&p, &offset) < 0 || *p != '\0' || !fields_in_range(&f))
         return -1;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        while (isdigit((unsigned char)*p))
-            p++; /* sub-second precision does not matter to a minutes-wide window */
-    }
-    if (read_offset(&p, &offset) < 0 || *p != '\0')
-        return -1;
-    if (mon < 1 || mon > 12 || mday < 1 || mday > 31 || hour > 23 || min > 59 || sec > 60)
-        return -1;
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = mday;
-    tm.tm_hour = hour;
-    tm.tm_min = min;
-    tm.tm_sec = sec;
+    struct tm tm = {.tm_year = f.year - 1900,
+                    .tm_mon = f.mon - 1,
+                    .tm_mday = f.mday,
+                    .tm_hour = f.hour,
+                    .tm_min = f.min,
+                    .tm_sec = f.sec};
     time_t t = timegm(&tm);
     /* timegm normalises Feb 31 into March; a date that moved was not a date. */
-    if (t == (time_t)-1 || tm.tm_mday != mday || tm.tm_mon != mon - 1)
+    if (t == (time_t)-1 || tm.tm_mday != f.mday || tm.tm_mon != f.mon - 1)
         return -1;
     return t - offset;
 }
