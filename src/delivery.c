@@ -246,9 +246,9 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
     int n;
     if (u->activity_id != NULL)
         n = asprintf(&url, "%s/api/v1/activity/meeting/%s/", w->cfg->close_base_url, u->activity_id);
-    else if (u->zoom_meeting_id != NULL)
+    else if (u->keys.zoom_meeting_id != NULL)
         n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: zoom id %s)/", w->cfg->close_base_url,
-                     u->zoom_meeting_id);
+                     u->keys.zoom_meeting_id);
     else
         n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: by the webhook's lookup keys)/",
                      w->cfg->close_base_url);

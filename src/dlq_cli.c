@@ -227,15 +227,15 @@ static void print_update(FILE *out, const char *payload)
     }
     const struct {
         const char *label, *value;
-    } lookup[] = {{"zoom id", u.zoom_meeting_id},       {"join url", u.join_url},
-                  {"calendar id", u.calendar_event_id}, {"ical uid", u.ical_uid},
-                  {"start time", u.start_time},         {"calendar", u.calendar_type}};
+    } lookup[] = {{"zoom id", u.keys.zoom_meeting_id},       {"join url", u.keys.join_url},
+                  {"calendar id", u.keys.calendar_event_id}, {"ical uid", u.keys.ical_uid},
+                  {"start time", u.keys.start_time},         {"calendar", u.keys.calendar_type}};
     fprintf(out, "%-12s %s\n", "activity", u.activity_id ? u.activity_id : "(found by lookup)");
     for (size_t i = 0; i < sizeof(lookup) / sizeof(lookup[0]); i++)
         if (lookup[i].value != NULL)
             fprintf(out, "%-12s %s\n", lookup[i].label, lookup[i].value);
-    for (size_t i = 0; i < u.nattendee_emails; i++)
-        fprintf(out, "%-12s %s\n", i == 0 ? "attendees" : "", u.attendee_emails[i]);
+    for (size_t i = 0; i < u.keys.nattendee_emails; i++)
+        fprintf(out, "%-12s %s\n", i == 0 ? "attendees" : "", u.keys.attendee_emails[i]);
     fprintf(out, "%-12s %s / %s, rule %d\n", "event", u.sender ? u.sender : "?",
             u.event_type ? u.event_type : "?", u.rule_index);
     fprintf(out, "%-12s %s\n", "note mode", u.note_mode == NOTE_APPEND ? "append" : "replace");

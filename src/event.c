@@ -3,7 +3,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 meeting_event *event_list_add(event_list *list)
 {
@@ -21,15 +20,8 @@ void meeting_event_clear(meeting_event *ev)
     free(ev->event_type);
     free(ev->dedup_key);
     free(ev->close_activity_id);
-    free(ev->zoom_meeting_id);
-    free(ev->join_url);
-    free(ev->calendar_event_id);
-    free(ev->ical_uid);
-    free(ev->start_time);
+    lookup_keys_clear(&ev->keys);
     free(ev->end_time);
-    for (size_t i = 0; i < ev->nattendee_emails; i++)
-        free(ev->attendee_emails[i]);
-    free(ev->attendee_emails);
     yajl_tree_free(ev->owned_tree);
     memset(ev, 0, sizeof(*ev));
 }
@@ -41,21 +33,4 @@ void event_list_free(event_list *list)
     free(list->items);
     list->items = NULL;
     list->count = 0;
-}
-
-int meeting_event_add_email(meeting_event *ev, const char *email)
-{
-    if (email == NULL || email[0] == '\0')
-        return 0;
-    for (size_t i = 0; i < ev->nattendee_emails; i++)
-        if (strcasecmp(ev->attendee_emails[i], email) == 0)
-            return 0;
-    char **grown = realloc(ev->attendee_emails, (ev->nattendee_emails + 1) * sizeof(*grown));
-    if (grown == NULL)
-        return -1;
-    ev->attendee_emails = grown;
-    if ((grown[ev->nattendee_emails] = strdup(email)) == NULL)
-        return -1;
-    ev->nattendee_emails++;
-    return 0;
 }

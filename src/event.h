@@ -3,12 +3,15 @@
  * A source fills it; mapping reads it to pick a rule and render the update; the
  * server frees it after the request. Strings are malloc'ed and owned by the
  * event; `tree` is borrowed from the request (the parsed body or one entry of a
- * batch) and outlives the event. Any lookup key may be NULL. */
+ * batch) and outlives the event. Any lookup key may be NULL; attendee emails
+ * are added with lookup_keys_add_email(&ev->keys, …). */
 #ifndef CLOSEHOOK_EVENT_H
 #define CLOSEHOOK_EVENT_H
 
 #include <stddef.h>
 #include <yajl/yajl_tree.h>
+
+#include "lookup_keys.h"
 
 typedef struct meeting_event {
     const char *sender;      /* the source's name: "zoom", "generic", ... (static) */
@@ -16,18 +19,9 @@ typedef struct meeting_event {
     char *dedup_key;         /* the sender's delivery identity; NULL: no dedup */
     char *close_activity_id; /* when the sender names the Close meeting itself */
 
-    /* lookup keys for resolve */
-    char *zoom_meeting_id; /* numeric meeting id as text */
-    char *join_url;
-    char *calendar_event_id;
-    char *ical_uid;
-    char *start_time; /* ISO 8601 as the sender wrote it */
-    char *end_time;
-    const char *calendar_type; /* "microsoft" | "google" for calendar senders (static,
-                                  Close's provider_calendar_type); NULL otherwise */
-    char **attendee_emails;    /* every email the sender names for the meeting, both
-                                  sides (resolve sorts out which are the seller's) */
-    size_t nattendee_emails;
+    lookup_keys keys; /* for resolve; calendar_type "microsoft" | "google" for
+                         calendar senders, owned like every key */
+    char *end_time;   /* ISO 8601 as the sender wrote it; not a lookup key */
 
     yajl_val tree;       /* what templates and rule conditions read (borrowed) */
     yajl_val owned_tree; /* a tree the source built itself (no body to borrow,
@@ -44,9 +38,5 @@ typedef struct event_list {
 meeting_event *event_list_add(event_list *list);
 void event_list_free(event_list *list);
 void meeting_event_clear(meeting_event *ev);
-/* Appends a copy of email unless it is NULL, empty or already listed (compared
- * case-insensitively: mailbox names are case-insensitive in practice). 0, or
- * -1 when out of memory. */
-int meeting_event_add_email(meeting_event *ev, const char *email);
 
 #endif

@@ -352,14 +352,6 @@ static int build_activity_id(const mapping_rule *r, const meeting_event *ev, clo
     return 0;
 }
 
-static int copy_emails(close_update *out, const meeting_event *ev)
-{
-    for (size_t i = 0; i < ev->nattendee_emails; i++)
-        if (update_add_email(out, ev->attendee_emails[i]) != 0)
-            return -1;
-    return 0;
-}
-
 int mapping_build(const mapping_rules *rules, int idx, const meeting_event *ev, close_update *out, char *err,
                   size_t errlen)
 {
@@ -371,12 +363,8 @@ int mapping_build(const mapping_rules *rules, int idx, const meeting_event *ev, 
     out->rule_index = idx;
     if (build_body(r, ev, out, err, errlen) != 0 || build_activity_id(r, ev, out, err, errlen) != 0)
         goto fail;
-    if (copy_opt(&out->zoom_meeting_id, ev->zoom_meeting_id) != 0 ||
-        copy_opt(&out->join_url, ev->join_url) != 0 ||
-        copy_opt(&out->calendar_event_id, ev->calendar_event_id) != 0 ||
-        copy_opt(&out->ical_uid, ev->ical_uid) != 0 || copy_opt(&out->start_time, ev->start_time) != 0 ||
-        copy_opt(&out->calendar_type, ev->calendar_type) != 0 || copy_emails(out, ev) != 0 ||
-        copy_opt(&out->sender, ev->sender) != 0 || copy_opt(&out->event_type, ev->event_type) != 0) {
+    if (lookup_keys_copy(&out->keys, &ev->keys) != 0 || copy_opt(&out->sender, ev->sender) != 0 ||
+        copy_opt(&out->event_type, ev->event_type) != 0) {
         build_fail(err, errlen, "out of memory");
         goto fail;
     }

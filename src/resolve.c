@@ -80,39 +80,68 @@ static int read_offset(const char **p, long *offset)
     return 0;
 }
 
+/* The fields of an ISO 8601 time as written (month 1-12, no zone applied). */
+typedef struct iso_fields {
+    int year, mon, mday, hour, min, sec;
+} iso_fields;
+
+/* "YYYY-MM-DD". */
+static int read_date(const char **p, iso_fields *f)
+{
+    if (read_digits(p, 4, &f->year) < 0 || expect_char(p, "-") < 0 || read_digits(p, 2, &f->mon) < 0 ||
+        expect_char(p, "-") < 0 || read_digits(p, 2, &f->mday) < 0)
+        return -1;
+    return 0;
+}
+
+/* "Thh:mm:ss" (T, t or a space before the clock). */
+static int read_clock(const char **p, iso_fields *f)
+{
+    if (expect_char(p, "Tt ") < 0 || read_digits(p, 2, &f->hour) < 0 || expect_char(p, ":") < 0 ||
+        read_digits(p, 2, &f->min) < 0 || expect_char(p, ":") < 0 || read_digits(p, 2, &f->sec) < 0)
+        return -1;
+    return 0;
+}
+
+/* An optional ".digits"; sub-second precision does not matter to a
+ * minutes-wide window, so the digits are skipped. */
+static int skip_fraction(const char **p)
+{
+    if (**p != '.')
+        return 0;
+    (*p)++;
+    if (!isdigit((unsigned char)**p))
+        return -1;
+    while (isdigit((unsigned char)**p))
+        (*p)++;
+    return 0;
+}
+
+static int fields_in_range(const iso_fields *f)
+{
+    return f->mon >= 1 && f->mon <= 12 && f->mday >= 1 && f->mday <= 31 && f->hour <= 23 && f->min <= 59 &&
+           f->sec <= 60;
+}
+
 time_t resolve_parse_time(const char *iso)
 {
     if (iso == NULL)
         return -1;
     const char *p = iso;
-    struct tm tm = {0};
-    int year, mon, mday, hour, min, sec;
+    iso_fields f;
     long offset;
-    if (read_digits(&p, 4, &year) < 0 || expect_char(&p, "-") < 0 || read_digits(&p, 2, &mon) < 0 ||
-        expect_char(&p, "-") < 0 || read_digits(&p, 2, &mday) < 0 || expect_char(&p, "Tt ") < 0 ||
-        read_digits(&p, 2, &hour) < 0 || expect_char(&p, ":") < 0 || read_digits(&p, 2, &min) < 0 ||
-        expect_char(&p, ":") < 0 || read_digits(&p, 2, &sec) < 0)
+    if (read_date(&p, &f) < 0 || read_clock(&p, &f) < 0 || skip_fraction(&p) < 0 ||
+        read_offset(&p, &offset) < 0 || *p != '\0' || !fields_in_range(&f))
         return -1;
-    if (*p == '.') {
-        p++;
-        if (!isdigit((unsigned char)*p))
-            return -1;
-        while (isdigit((unsigned char)*p))
-            p++; /* sub-second precision does not matter to a minutes-wide window */
-    }
-    if (read_offset(&p, &offset) < 0 || *p != '\0')
-        return -1;
-    if (mon < 1 || mon > 12 || mday < 1 || mday > 31 || hour > 23 || min > 59 || sec > 60)
-        return -1;
-    tm.tm_year = year - 1900;
-    tm.tm_mon = mon - 1;
-    tm.tm_mday = mday;
-    tm.tm_hour = hour;
-    tm.tm_min = min;
-    tm.tm_sec = sec;
+    struct tm tm = {.tm_year = f.year - 1900,
+                    .tm_mon = f.mon - 1,
+                    .tm_mday = f.mday,
+                    .tm_hour = f.hour,
+                    .tm_min = f.min,
+                    .tm_sec = f.sec};
     time_t t = timegm(&tm);
     /* timegm normalises Feb 31 into March; a date that moved was not a date. */
-    if (t == (time_t)-1 || tm.tm_mday != mday || tm.tm_mon != mon - 1)
+    if (t == (time_t)-1 || tm.tm_mday != f.mday || tm.tm_mon != f.mon - 1)
         return -1;
     return t - offset;
 }
@@ -323,7 +352,7 @@ static void trail_add(trail *t, const char *fmt, ...)
 typedef struct lookup {
     close_client *c;
     const credential *cred;
-    const close_update *u;
+    const lookup_keys *k; /* the update's keys (its activity_id is NULL) */
     const resolve_options *o;
     time_t start;         /* -1: unknown */
     const char *zoom_id;  /* given, or from the join URL; NULL: none */
@@ -400,9 +429,9 @@ static resolve_result judge(lookup *l, const candidates *c, int more, const char
 
 static char *search_query(lookup *l)
 {
-    const close_update *u = l->u;
-    char *id = close_client_escape(l->c, u->calendar_event_id);
-    char *type = close_client_escape(l->c, u->calendar_type);
+    const lookup_keys *k = l->k;
+    char *id = close_client_escape(l->c, k->calendar_event_id);
+    char *type = close_client_escape(l->c, k->calendar_type);
     char range[128] = "", from[32], to[32];
     if (l->start != (time_t)-1) {
         /* RFC 3339 "Z" times need no escaping */
@@ -428,7 +457,7 @@ static int search_hit(const lookup *l, yajl_val m)
 {
     yajl_val event_id = json_member(m, "provider_calendar_event_id");
     if (event_id != NULL &&
-        (!YAJL_IS_STRING(event_id) || strcmp(event_id->u.string, l->u->calendar_event_id) != 0))
+        (!YAJL_IS_STRING(event_id) || strcmp(event_id->u.string, l->k->calendar_event_id) != 0))
         return 0;
     return l->start == (time_t)-1 || starts_within(m, l->start, l->o->window_s);
 }
@@ -454,8 +483,8 @@ static resolve_result step_search(lookup *l, char **activity_id)
     int more = YAJL_IS_TRUE(json_member(root, "has_more"));
     yajl_tree_free(root);
     char what[RESOLVE_WHAT_LEN];
-    snprintf(what, sizeof(what), "provider_calendar_event_id %s (%s)", l->u->calendar_event_id,
-             l->u->calendar_type);
+    snprintf(what, sizeof(what), "provider_calendar_event_id %s (%s)", l->k->calendar_event_id,
+             l->k->calendar_type);
     resolve_result r = judge(l, &c, more, what, activity_id);
     if (r == RESOLVE_NOT_FOUND)
         trail_add(&l->tried, "meeting search for %s: none", what);
@@ -488,15 +517,15 @@ static char *page_query(close_client *c, const window_scan *s, size_t skip)
 
 static void scan_meeting(lookup *l, window_scan *s, yajl_val m)
 {
-    const close_update *u = l->u;
+    const lookup_keys *k = l->k;
     long attendee_window =
         l->o->attendee_window_s < l->o->window_s ? l->o->attendee_window_s : l->o->window_s;
     if (l->ical_uid != NULL && resolve_meeting_matches_ical(m, l->ical_uid, l->start, l->o->window_s))
         candidates_add(&s->by_ical, m);
     if (l->zoom_id != NULL && resolve_meeting_matches_zoom(m, l->zoom_id, l->start, l->o->window_s))
         candidates_add(&s->by_zoom, m);
-    if (u->nattendee_emails > 0 && resolve_meeting_matches_attendees(
-                                       m, u->attendee_emails, u->nattendee_emails, l->start, attendee_window))
+    if (k->nattendee_emails > 0 && resolve_meeting_matches_attendees(
+                                       m, k->attendee_emails, k->nattendee_emails, l->start, attendee_window))
         candidates_add(&s->by_attendees, m);
 }
 
@@ -534,12 +563,12 @@ static int scan_window(lookup *l, window_scan *s, resolve_result *fail)
     return -1;
 }
 
-static void join_emails(const close_update *u, char *out, size_t len)
+static void join_emails(const lookup_keys *k, char *out, size_t len)
 {
     size_t used = 0;
     out[0] = '\0';
-    for (size_t i = 0; i < u->nattendee_emails && used < len; i++)
-        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", u->attendee_emails[i]);
+    for (size_t i = 0; i < k->nattendee_emails && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", k->attendee_emails[i]);
 }
 
 static resolve_result step_window(lookup *l, char **activity_id)
@@ -569,9 +598,9 @@ static resolve_result step_window(lookup *l, char **activity_id)
             "no Close meeting with Zoom id %s in conference_links between %s and %s (%zu meetings checked)",
             l->zoom_id, s.from, s.to, s.checked);
     }
-    if (l->u->nattendee_emails > 0) {
+    if (l->k->nattendee_emails > 0) {
         char emails[RESOLVE_WHAT_LEN / 2];
-        join_emails(l->u, emails, sizeof(emails));
+        join_emails(l->k, emails, sizeof(emails));
         snprintf(what, sizeof(what), "every external attendee of [%s] within %ld s of the start", emails,
                  l->o->attendee_window_s);
         if ((r = judge(l, &s.by_attendees, 0, what, activity_id)) != RESOLVE_NOT_FOUND)
@@ -591,15 +620,15 @@ static resolve_result step_window(lookup *l, char **activity_id)
  * looked up either (and a recurring event's occurrences may share the UID). */
 static size_t cache_keys(const lookup *l, char *keys[RESOLVE_MAX_KEYS])
 {
-    const close_update *u = l->u;
+    const lookup_keys *k = l->k;
     long long at = (long long)l->start;
     size_t n = 0;
     int rc;
-    if (u->calendar_event_id != NULL && u->calendar_type != NULL) {
+    if (k->calendar_event_id != NULL && k->calendar_type != NULL) {
         rc = l->start == (time_t)-1
-                 ? asprintf(&keys[n], "%s/cal:%s:%s", l->cred->name, u->calendar_type, u->calendar_event_id)
-                 : asprintf(&keys[n], "%s/cal:%s:%s@%lld", l->cred->name, u->calendar_type,
-                            u->calendar_event_id, at);
+                 ? asprintf(&keys[n], "%s/cal:%s:%s", l->cred->name, k->calendar_type, k->calendar_event_id)
+                 : asprintf(&keys[n], "%s/cal:%s:%s@%lld", l->cred->name, k->calendar_type,
+                            k->calendar_event_id, at);
         n += rc >= 0;
     }
     if (l->ical_uid != NULL && l->start != (time_t)-1)
@@ -641,10 +670,10 @@ static void cache_store(const lookup *l, char *const *keys, size_t n, const char
 static char *lookup_prepare(lookup *l)
 {
     char *derived = NULL;
-    l->start = resolve_parse_time(l->u->start_time);
-    l->zoom_id = all_digits(l->u->zoom_meeting_id) ? l->u->zoom_meeting_id
-                                                   : (derived = zoom_id_from_url(l->u->join_url));
-    l->ical_uid = l->u->ical_uid != NULL && l->u->ical_uid[0] != '\0' ? l->u->ical_uid : NULL;
+    l->start = resolve_parse_time(l->k->start_time);
+    l->zoom_id = all_digits(l->k->zoom_meeting_id) ? l->k->zoom_meeting_id
+                                                   : (derived = zoom_id_from_url(l->k->join_url));
+    l->ical_uid = l->k->ical_uid != NULL && l->k->ical_uid[0] != '\0' ? l->k->ical_uid : NULL;
     return derived;
 }
 
@@ -656,7 +685,7 @@ static void window_keys(const lookup *l, char *out, size_t len)
         snprintf(ical, sizeof(ical), "iCalUID %s", l->ical_uid);
     if (l->zoom_id != NULL)
         snprintf(zoom, sizeof(zoom), "Zoom id %s", l->zoom_id);
-    const char *parts[] = {ical, zoom, l->u->nattendee_emails > 0 ? "attendee emails" : ""};
+    const char *parts[] = {ical, zoom, l->k->nattendee_emails > 0 ? "attendee emails" : ""};
     size_t used = 0;
     out[0] = '\0';
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]) && used < len; i++)
@@ -666,15 +695,15 @@ static void window_keys(const lookup *l, char *out, size_t len)
 
 static resolve_result run_steps(lookup *l, char **activity_id)
 {
-    const close_update *u = l->u;
+    const lookup_keys *k = l->k;
     int tried_any = 0;
     resolve_result r;
-    if (u->calendar_event_id != NULL && u->calendar_type != NULL) {
+    if (k->calendar_event_id != NULL && k->calendar_type != NULL) {
         tried_any = 1;
         if ((r = step_search(l, activity_id)) != RESOLVE_NOT_FOUND)
             return r;
     }
-    if (l->ical_uid != NULL || l->zoom_id != NULL || u->nattendee_emails > 0) {
+    if (l->ical_uid != NULL || l->zoom_id != NULL || k->nattendee_emails > 0) {
         /* Without a start time the only exact search is paging every meeting the
          * organisation ever had, which costs unbounded requests against the rate
          * limit and still cannot tell a recurring meeting's occurrences apart. */
@@ -682,7 +711,7 @@ static resolve_result run_steps(lookup *l, char **activity_id)
             char keys[RESOLVE_WHAT_LEN];
             window_keys(l, keys, sizeof(keys));
             trail_add(&l->tried, "%s but no usable start time (%s)", keys,
-                      u->start_time ? u->start_time : "absent");
+                      k->start_time ? k->start_time : "absent");
         } else {
             tried_any = 1;
             if ((r = step_window(l, activity_id)) != RESOLVE_NOT_FOUND)
@@ -712,7 +741,7 @@ resolve_result resolve_find(close_client *c, const credential *cred, const close
         detail_printf(detail, detail_len, "explicit activity id");
         return *activity_id ? RESOLVE_FOUND : RESOLVE_TRANSIENT;
     }
-    lookup l = {.c = c, .cred = cred, .u = u, .o = o, .detail = detail, .detail_len = detail_len};
+    lookup l = {.c = c, .cred = cred, .k = &u->keys, .o = o, .detail = detail, .detail_len = detail_len};
     char *derived = lookup_prepare(&l);
     char *keys[RESOLVE_MAX_KEYS];
     size_t nkeys = cache_keys(&l, keys);
@@ -734,7 +763,7 @@ void resolve_forget(const resolve_options *o, const credential *cred, const clos
 {
     if (o->cache == NULL || u->activity_id != NULL)
         return;
-    lookup l = {.cred = cred, .u = u, .o = o};
+    lookup l = {.cred = cred, .k = &u->keys, .o = o};
     char *derived = lookup_prepare(&l);
     char *keys[RESOLVE_MAX_KEYS];
     size_t nkeys = cache_keys(&l, keys);

@@ -103,8 +103,8 @@ static int print_update(const config *cfg, const route *rt, const close_update *
     } else {
         fprintf(out, "  resolve would look the meeting up with:");
         const char *names[] = {"zoom_meeting_id", "join_url", "calendar_event_id", "ical_uid", "start_time"};
-        const char *values[] = {u->zoom_meeting_id, u->join_url, u->calendar_event_id, u->ical_uid,
-                                u->start_time};
+        const char *values[] = {u->keys.zoom_meeting_id, u->keys.join_url, u->keys.calendar_event_id,
+                                u->keys.ical_uid, u->keys.start_time};
         int any = 0;
         for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
             if (values[i] != NULL) {

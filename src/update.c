@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "json.h"
 #include "signature.h"
@@ -22,30 +21,30 @@
 
 /* The lookup keys in their serialized order, shared by both directions so a
  * new key cannot be written but not read. */
-typedef struct lookup_key {
+typedef struct serialized_key {
     const char *name;
-    size_t offset; /* of the char * member in close_update */
-} lookup_key;
+    size_t offset; /* of the char * member in lookup_keys */
+} serialized_key;
 
-static const lookup_key lookup_keys[] = {
-    {"zoom_meeting_id", offsetof(close_update, zoom_meeting_id)},
-    {"join_url", offsetof(close_update, join_url)},
-    {"calendar_event_id", offsetof(close_update, calendar_event_id)},
-    {"ical_uid", offsetof(close_update, ical_uid)},
-    {"start_time", offsetof(close_update, start_time)},
-    {"calendar_type", offsetof(close_update, calendar_type)},
+static const serialized_key serialized_keys[] = {
+    {"zoom_meeting_id", offsetof(lookup_keys, zoom_meeting_id)},
+    {"join_url", offsetof(lookup_keys, join_url)},
+    {"calendar_event_id", offsetof(lookup_keys, calendar_event_id)},
+    {"ical_uid", offsetof(lookup_keys, ical_uid)},
+    {"start_time", offsetof(lookup_keys, start_time)},
+    {"calendar_type", offsetof(lookup_keys, calendar_type)},
 };
 
-#define NLOOKUP_KEYS (sizeof(lookup_keys) / sizeof(lookup_keys[0]))
+#define NLOOKUP_KEYS (sizeof(serialized_keys) / sizeof(serialized_keys[0]))
 
-static char **member_at(close_update *u, size_t offset)
+static char **member_at(lookup_keys *k, size_t offset)
 {
-    return (char **)((char *)u + offset);
+    return (char **)((char *)k + offset);
 }
 
-static const char *member_of(const close_update *u, size_t offset)
+static const char *member_of(const lookup_keys *k, size_t offset)
 {
-    return *(char *const *)((const char *)u + offset);
+    return *(char *const *)((const char *)k + offset);
 }
 
 /* Writes the body text as a sub-document; NULL (never built) becomes null. */
@@ -80,11 +79,11 @@ char *update_serialize(const close_update *u)
     json_gen_str(g, "lookup");
     yajl_gen_map_open(g);
     for (size_t i = 0; i < NLOOKUP_KEYS; i++)
-        json_gen_kv_str(g, lookup_keys[i].name, member_of(u, lookup_keys[i].offset));
+        json_gen_kv_str(g, serialized_keys[i].name, member_of(&u->keys, serialized_keys[i].offset));
     json_gen_str(g, "attendee_emails");
     yajl_gen_array_open(g);
-    for (size_t i = 0; i < u->nattendee_emails; i++)
-        json_gen_str(g, u->attendee_emails[i]);
+    for (size_t i = 0; i < u->keys.nattendee_emails; i++)
+        json_gen_str(g, u->keys.attendee_emails[i]);
     yajl_gen_array_close(g);
     yajl_gen_map_close(g);
     json_gen_kv_str(g, "request_id", u->request_id);
@@ -164,7 +163,7 @@ static int take_emails(yajl_val lookup, close_update *out, char *err, size_t err
         yajl_val e = v->u.array.values[i];
         if (!YAJL_IS_STRING(e))
             return parse_fail(err, errlen, "lookup.attendee_emails: must hold strings");
-        if (update_add_email(out, e->u.string) != 0)
+        if (lookup_keys_add_email(&out->keys, e->u.string) != 0)
             return parse_fail(err, errlen, "out of memory");
     }
     return 0;
@@ -178,7 +177,8 @@ static int take_lookup(yajl_val root, close_update *out, char *err, size_t errle
     if (!YAJL_IS_OBJECT(lookup))
         return parse_fail(err, errlen, "lookup: must be an object");
     for (size_t i = 0; i < NLOOKUP_KEYS; i++)
-        if (take_string(lookup, lookup_keys[i].name, member_at(out, lookup_keys[i].offset), err, errlen) != 0)
+        if (take_string(lookup, serialized_keys[i].name, member_at(&out->keys, serialized_keys[i].offset),
+                        err, errlen) != 0)
             return -1;
     return take_emails(lookup, out, err, errlen);
 }
@@ -224,11 +224,7 @@ void update_clear(close_update *u)
 {
     free(u->activity_id);
     free(u->body_json);
-    for (size_t i = 0; i < NLOOKUP_KEYS; i++)
-        free(*member_at(u, lookup_keys[i].offset));
-    for (size_t i = 0; i < u->nattendee_emails; i++)
-        free(u->attendee_emails[i]);
-    free(u->attendee_emails);
+    lookup_keys_clear(&u->keys);
     free(u->request_id);
     free(u->sender);
     free(u->event_type);
@@ -240,35 +236,18 @@ char *update_order_key(const close_update *u)
     const char *prefix = NULL, *value = NULL;
     if (u->activity_id != NULL)
         prefix = "acti:", value = u->activity_id;
-    else if (u->zoom_meeting_id != NULL)
-        prefix = "zoom:", value = u->zoom_meeting_id;
-    else if (u->calendar_event_id != NULL)
-        prefix = "cal:", value = u->calendar_event_id;
-    else if (u->ical_uid != NULL)
-        prefix = "ical:", value = u->ical_uid;
-    else if (u->join_url != NULL)
-        prefix = "join:", value = u->join_url;
+    else if (u->keys.zoom_meeting_id != NULL)
+        prefix = "zoom:", value = u->keys.zoom_meeting_id;
+    else if (u->keys.calendar_event_id != NULL)
+        prefix = "cal:", value = u->keys.calendar_event_id;
+    else if (u->keys.ical_uid != NULL)
+        prefix = "ical:", value = u->keys.ical_uid;
+    else if (u->keys.join_url != NULL)
+        prefix = "join:", value = u->keys.join_url;
     else
         return NULL;
     char *key = NULL;
     return asprintf(&key, "%s%s", prefix, value) < 0 ? NULL : key;
-}
-
-int update_add_email(close_update *u, const char *email)
-{
-    if (email == NULL || email[0] == '\0')
-        return 0;
-    for (size_t i = 0; i < u->nattendee_emails; i++)
-        if (strcasecmp(u->attendee_emails[i], email) == 0)
-            return 0;
-    char **grown = realloc(u->attendee_emails, (u->nattendee_emails + 1) * sizeof(*grown));
-    if (grown == NULL)
-        return -1;
-    u->attendee_emails = grown;
-    if ((grown[u->nattendee_emails] = strdup(email)) == NULL)
-        return -1;
-    u->nattendee_emails++;
-    return 0;
 }
 
 /* ---- note_mode append ---- */

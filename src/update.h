@@ -9,6 +9,8 @@
 
 #include <stddef.h>
 
+#include "lookup_keys.h"
+
 typedef enum { NOTE_REPLACE, NOTE_APPEND } note_mode;
 
 typedef struct close_update {
@@ -17,14 +19,7 @@ typedef struct close_update {
     note_mode note_mode;
 
     /* what resolve may use when activity_id is NULL (copied from the event) */
-    char *zoom_meeting_id;
-    char *join_url;
-    char *calendar_event_id;
-    char *ical_uid;
-    char *start_time;
-    char *calendar_type;    /* "microsoft" | "google": Close's provider_calendar_type */
-    char **attendee_emails; /* both sides of the meeting; resolve tells them apart */
-    size_t nattendee_emails;
+    lookup_keys keys;
 
     /* for logs and dead letters */
     char *request_id; /* the accepting request's X-Request-Id, sent on to Close */
@@ -38,10 +33,6 @@ char *update_serialize(const close_update *u);
 /* Reads update_serialize()'s text back. Returns 0, or -1 with err filled. */
 int update_parse(const char *text, size_t len, close_update *out, char *err, size_t errlen);
 void update_clear(close_update *u);
-
-/* Appends a copy of email unless NULL, empty or already there (any case).
- * 0, or -1 when out of memory. */
-int update_add_email(close_update *u, const char *email);
 
 /* note_mode "append": the PUT body that appends body_json's user_note_html,
  * as a section, to current_note (the meeting's note as Close has it now; NULL

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "json.h"
 #include "signature.h"
-#include "source.h"
 
 /* Calendly's documentation suggests refusing signatures older than about
  * three minutes. */
@@ -131,19 +131,9 @@ static int calendly_verify(const source *self, const source_request *req, yajl_v
     return 0;
 }
 
-/* The non-empty scalar at path, or NULL. */
-static const char *calendly_text(yajl_val root, const char *path)
-{
-    const char *s = json_scalar(json_get(root, path));
-    return s != NULL && s[0] != '\0' ? s : NULL;
-}
-
 static char *calendly_dup(yajl_val root, const char *path, int *oom)
 {
-    const char *s = calendly_text(root, path);
-    char *copy = s ? strdup(s) : NULL;
-    *oom |= s != NULL && copy == NULL;
-    return copy;
+    return source_dup(source_text_at(root, path), oom);
 }
 
 /* Calendly retries a delivery with the same body, so event, subject and
@@ -154,10 +144,10 @@ static char *calendly_dup(yajl_val root, const char *path, int *oom)
  * distinct deliveries. */
 static char *calendly_dedup_key(yajl_val tree, yajl_val payload, const char *event, int *oom)
 {
-    const char *subject = calendly_text(payload, "uri");
+    const char *subject = source_text_at(payload, "uri");
     if (subject == NULL)
-        subject = calendly_text(payload, "event");
-    const char *created_at = calendly_text(tree, "created_at");
+        subject = source_text_at(payload, "event");
+    const char *created_at = source_text_at(tree, "created_at");
     if (subject == NULL || created_at == NULL)
         return NULL;
     char *key = NULL;
@@ -173,11 +163,11 @@ static char *calendly_dedup_key(yajl_val tree, yajl_val payload, const char *eve
  * own organizer flags. */
 static int calendly_add_emails(meeting_event *ev, yajl_val payload)
 {
-    if (meeting_event_add_email(ev, calendly_text(payload, "email")) != 0)
+    if (lookup_keys_add_email(&ev->keys, source_text_at(payload, "email")) != 0)
         return -1;
     yajl_val members = json_get(payload, "scheduled_event.event_memberships");
     for (size_t i = 0; YAJL_IS_ARRAY(members) && i < members->u.array.len; i++)
-        if (meeting_event_add_email(ev, calendly_text(members->u.array.values[i], "user_email")) != 0)
+        if (lookup_keys_add_email(&ev->keys, source_text_at(members->u.array.values[i], "user_email")) != 0)
             return -1;
     return 0;
 }
@@ -202,10 +192,10 @@ static int calendly_parse(const source *self, const source_request *req, yajl_va
     meeting_event ev = {.sender = "calendly", .tree = tree};
     ev.event_type = strdup(event->u.string);
     oom |= ev.event_type == NULL;
-    ev.join_url = calendly_dup(payload, "scheduled_event.location.join_url", &oom);
-    ev.start_time = calendly_dup(payload, "scheduled_event.start_time", &oom);
+    ev.keys.join_url = calendly_dup(payload, "scheduled_event.location.join_url", &oom);
+    ev.keys.start_time = calendly_dup(payload, "scheduled_event.start_time", &oom);
     ev.end_time = calendly_dup(payload, "scheduled_event.end_time", &oom);
-    ev.calendar_event_id = calendly_dup(payload, "scheduled_event.uri", &oom);
+    ev.keys.calendar_event_id = calendly_dup(payload, "scheduled_event.uri", &oom);
     ev.dedup_key = calendly_dedup_key(tree, payload, event->u.string, &oom);
     oom |= calendly_add_emails(&ev, payload) != 0;
 
@@ -221,10 +211,21 @@ static void calendly_destroy(source *self)
     free(c);
 }
 
+/* The registry's entry for this sender; every instance starts as a copy. */
+const source source_calendly = {
+    .name = "calendly",
+    .body_is_json = 1,
+    .handshake = source_no_handshake,
+    .verify = calendly_verify,
+    .parse = calendly_parse,
+    .destroy = calendly_destroy,
+    .create = calendly_source_create,
+};
+
 source *calendly_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
-    if (source_create_check(route, "calendly", calendly_keys, secret, "required for source calendly", ctx) !=
-        0)
+    if (source_create_check(route, source_calendly.name, calendly_keys, secret,
+                            "required for source calendly", ctx) != 0)
         return NULL;
     long tolerance_s;
     if (source_read_tolerance(route, CALENDLY_DEFAULT_TOLERANCE_S, CALENDLY_MAX_TOLERANCE_S, &tolerance_s,
@@ -238,11 +239,6 @@ source *calendly_source_create(yajl_val route, const char *secret, const source_
     c->secret = secret_copy;
     c->secret_len = strlen(secret);
     c->tolerance_s = tolerance_s;
-    c->super.name = "calendly";
-    c->super.body_is_json = 1;
-    c->super.handshake = source_no_handshake;
-    c->super.verify = calendly_verify;
-    c->super.parse = calendly_parse;
-    c->super.destroy = calendly_destroy;
+    c->super = source_calendly;
     return &c->super;
 }

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "json.h"
 #include "signature.h"
-#include "source.h"
 
 /* How much of an unexpected X-Goog-Resource-State is echoed in the 400: enough
  * to recognise a real state name, little enough that a header cannot bloat
@@ -202,7 +202,11 @@ static int gcal_parse(const source *self, const source_request *req, yajl_val tr
         return -1;
     }
     /* Close's provider_calendar_type, ready for when the event id is known */
-    meeting_event ev = {.sender = "gcal", .calendar_type = "google"};
+    meeting_event ev = {.sender = "gcal", .keys.calendar_type = strdup("google")};
+    if (ev.keys.calendar_type == NULL) {
+        snprintf(detail, detail_len, "out of memory");
+        return -1;
+    }
     if (gcal_fill(req, &ev, detail, detail_len) != 0) {
         meeting_event_clear(&ev);
         return -1;
@@ -219,9 +223,20 @@ static void gcal_destroy(source *self)
     free(g);
 }
 
+/* The registry's entry for this sender; every instance starts as a copy. */
+const source source_gcal = {
+    .name = "gcal",
+    .body_is_json = 0, /* a push carries no body */
+    .handshake = gcal_handshake,
+    .verify = gcal_verify,
+    .parse = gcal_parse,
+    .destroy = gcal_destroy,
+    .create = gcal_source_create,
+};
+
 source *gcal_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
-    if (source_create_check(route, "gcal", gcal_keys, secret,
+    if (source_create_check(route, source_gcal.name, gcal_keys, secret,
                             "required for source gcal (the watch channel's token)", ctx) != 0)
         return NULL;
     char *secret_copy;
@@ -234,11 +249,6 @@ source *gcal_source_create(yajl_val route, const char *secret, const source_conf
         source_config_error(ctx, "secret", "could not be prepared");
         return NULL;
     }
-    g->super.name = "gcal";
-    g->super.body_is_json = 0;
-    g->super.handshake = gcal_handshake;
-    g->super.verify = gcal_verify;
-    g->super.parse = gcal_parse;
-    g->super.destroy = gcal_destroy;
+    g->super = source_gcal;
     return &g->super;
 }

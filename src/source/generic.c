@@ -11,9 +11,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "common.h"
 #include "json.h"
 #include "signature.h"
-#include "source.h"
 
 /* Five minutes, the window Zoom and Standard Webhooks both document. */
 #define GENERIC_DEFAULT_TOLERANCE_S 300
@@ -94,7 +94,7 @@ static int generic_check_keys(yajl_val route, const source_config_ctx *ctx)
     for (size_t i = 0; i < GENERIC_NSTRING_KEYS; i++)
         own[n++] = generic_string_keys[i].key;
     own[n] = NULL;
-    return source_paths_check_keys(route, "generic", own, ctx);
+    return source_paths_check_keys(route, source_generic.name, own, ctx);
 }
 
 static int generic_read_strings(generic_source *g, yajl_val route, const source_config_ctx *ctx)
@@ -339,6 +339,17 @@ static int generic_configure(generic_source *g, yajl_val route, const char *secr
     return 0;
 }
 
+/* The registry's entry for this sender; every instance starts as a copy. */
+const source source_generic = {
+    .name = "generic",
+    .body_is_json = 1,
+    .handshake = source_no_handshake,
+    .verify = generic_verify,
+    .parse = generic_parse,
+    .destroy = generic_destroy,
+    .create = generic_source_create,
+};
+
 source *generic_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
     if (!YAJL_IS_OBJECT(route)) {
@@ -350,12 +361,7 @@ source *generic_source_create(yajl_val route, const char *secret, const source_c
         snprintf(ctx->err, ctx->errlen, "%s: %s: out of memory", ctx->file, ctx->key_prefix);
         return NULL;
     }
-    g->super.name = "generic";
-    g->super.body_is_json = 1;
-    g->super.handshake = source_no_handshake;
-    g->super.verify = generic_verify;
-    g->super.parse = generic_parse;
-    g->super.destroy = generic_destroy;
+    g->super = source_generic;
     if (generic_configure(g, route, secret, ctx) != 0) {
         generic_destroy(&g->super);
         return NULL;

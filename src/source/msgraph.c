@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "json.h"
 #include "log.h"
 #include "signature.h"
-#include "source.h"
 
 #define MSGRAPH_VALIDATION_PARAM "validationToken"
 
@@ -187,9 +187,10 @@ static int msgraph_fill(yajl_val entry, size_t index, meeting_event *ev, char *d
     }
     const char *id = msgraph_string(json_member(entry, "resourceData"), "id");
     ev->event_type = strdup(change);
-    ev->calendar_event_id = id ? strdup(id) : NULL;
-    ev->calendar_type = "microsoft"; /* Close's provider_calendar_type for Outlook events */
-    int oom = ev->event_type == NULL || (id != NULL && ev->calendar_event_id == NULL);
+    ev->keys.calendar_event_id = id ? strdup(id) : NULL;
+    ev->keys.calendar_type = strdup("microsoft"); /* Close's provider_calendar_type for Outlook events */
+    int oom = ev->event_type == NULL || ev->keys.calendar_type == NULL ||
+              (id != NULL && ev->keys.calendar_event_id == NULL);
     if (oom || msgraph_dedup_key(entry, change, &ev->dedup_key) != 0) {
         snprintf(detail, detail_len, "out of memory");
         return -1;
@@ -266,9 +267,21 @@ static void msgraph_destroy(source *self)
     free(m);
 }
 
+/* The registry's entry for this sender; every instance starts as a copy. */
+const source source_msgraph = {
+    .name = "msgraph",
+    .body_is_json = 1,
+    .verify_needs_tree = 1,
+    .handshake = msgraph_handshake,
+    .verify = msgraph_verify,
+    .parse = msgraph_parse,
+    .destroy = msgraph_destroy,
+    .create = msgraph_source_create,
+};
+
 source *msgraph_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
-    if (source_create_check(route, "msgraph", msgraph_keys, secret,
+    if (source_create_check(route, source_msgraph.name, msgraph_keys, secret,
                             "required for source msgraph (the subscription's clientState)", ctx) != 0)
         return NULL;
     char *secret_copy;
@@ -281,12 +294,6 @@ source *msgraph_source_create(yajl_val route, const char *secret, const source_c
         source_config_error(ctx, "secret", "could not be prepared");
         return NULL;
     }
-    m->super.name = "msgraph";
-    m->super.body_is_json = 1;
-    m->super.verify_needs_tree = 1;
-    m->super.handshake = msgraph_handshake;
-    m->super.verify = msgraph_verify;
-    m->super.parse = msgraph_parse;
-    m->super.destroy = msgraph_destroy;
+    m->super = source_msgraph;
     return &m->super;
 }

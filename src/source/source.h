@@ -14,7 +14,9 @@
  *   4. parse():     the body into one or more meeting_events -> 400.
  * All callbacks run on an event-loop thread, must not block, and may be called
  * concurrently from several threads (instances are read-only after configure).
- * Adding a sender is one new file and one line in source/registry.c. */
+ * Adding a sender is one new file (with its `const source source_<name>`
+ * template) and one line in source/registry.c. The helpers senders share are
+ * in source/common.h. */
 #ifndef CLOSEHOOK_SOURCE_H
 #define CLOSEHOOK_SOURCE_H
 
@@ -72,6 +74,9 @@ struct source {
     int (*parse)(const source *self, const source_request *req, yajl_val tree, event_list *out, char *detail,
                  size_t detail_len);
     void (*destroy)(source *self);
+    /* Builds an instance from a route (see source_create); set in the
+     * sender's template, copied into every instance with the rest. */
+    source *(*create)(yajl_val route, const char *secret, const source_config_ctx *ctx);
 };
 
 /* Builds the source named by a route's "source" key from the route object (which
@@ -82,96 +87,17 @@ source *source_create(const char *name, yajl_val route, const char *secret, cons
 /* The registered names, NULL-terminated, for error messages and help. */
 const char *const *source_names(void);
 
-/* A header's value as a malloc'ed C string, or NULL when absent. */
-char *source_header_dup(const source_request *req, const char *name);
+/* One per sender, defined in its file (const source source_zoom = {...}):
+ * name, flags and callbacks, and create. The registry lists these and nothing
+ * else; a constructor copies its template into the instance it allocates. */
+extern const source source_zoom;
+extern const source source_generic;
+extern const source source_calendly;
+extern const source source_stdwebhooks;
+extern const source source_msgraph;
+extern const source source_gcal;
 
-/* ---- helpers every source shares (registry.c) ---- */
-
-/* Fills *ans with status and the JSON object {k1: v1, k2: v2} (a 500 without
- * a body when it cannot be built). Returns 1, the handshake's "answered". */
-int source_answer_json(source_answer *ans, int status, const char *k1, const char *v1, const char *k2,
-                       const char *v2);
-
-/* Writes "FILE: PREFIX.KEY: problem" into ctx->err. */
-void source_config_error(const source_config_ctx *ctx, const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* 0 when every key of the route object is a common route key ("name",
- * "source", "secret", "credential", "rules") or listed in own_keys
- * (NULL-terminated); else -1 with "unknown key for source <name>" for the first
- * stray key. A misspelt key would otherwise be silently ignored. */
-int source_check_keys(yajl_val route, const char *source_name, const char *const *own_keys,
-                      const source_config_ctx *ctx);
-
-/* Reads the route's optional "tolerance_s" (integer 1..max_s) into *out, or
- * default_s when absent. -1 with a config error when invalid. */
-int source_read_tolerance(yajl_val route, long default_s, long max_s, long *out,
-                          const source_config_ctx *ctx);
-
-/* 0 when ts (len bytes, unix seconds, digits only) is within tolerance_s of now
- * in either direction (a future stamp is as suspicious as a stale one); else -1
- * with detail "invalid <header_name> header" or "timestamp outside the N s
- * tolerance". */
-int source_timestamp_fresh(const char *ts, size_t len, time_t now, long tolerance_s, const char *header_name,
-                           char *detail, size_t detail_len);
-
-/* Reads the route's optional string key into *out (malloc'ed; left as is when
- * absent), lower-cased when lower (header names). -1 with a config error when
- * it is not a non-empty string. */
-int source_read_string(yajl_val route, const char *key, int lower, char **out, const source_config_ctx *ctx);
-
-/* The scalar at a dotted path of tree as malloc'ed text into *out; *out stays
- * NULL when path is NULL or the value is absent, null or empty. -1 with detail
- * "<path> is not a scalar" (an object or array there) or out of memory. */
-int source_scalar_at(yajl_val tree, const char *path, char **out, char *detail, size_t detail_len);
-
-/* Where in the body senders without a fixed envelope put an event's fields:
- * the route keys "event_type_path", "activity_id_path",
- * "zoom_meeting_id_path", "join_url_path", "start_time_path", "ical_uid_path" and
- * "calendar_event_id_path" (generic,
- * stdwebhooks). Each is a dotted path or NULL. */
-typedef struct source_paths {
-    char *event_type_path;
-    char *activity_id_path;
-    char *zoom_meeting_id_path;
-    char *join_url_path;
-    char *start_time_path;
-    char *ical_uid_path;
-    char *calendar_event_id_path;
-} source_paths;
-
-/* Like source_check_keys, with the source_paths keys allowed besides own_keys. */
-int source_paths_check_keys(yajl_val route, const char *source_name, const char *const *own_keys,
-                            const source_config_ctx *ctx);
-/* Reads the path keys; event_type_path becomes default_event_type_path when
- * absent. -1 with a config error (everything read so far is freed). */
-int source_paths_read(yajl_val route, const char *default_event_type_path, source_paths *out,
-                      const source_config_ctx *ctx);
-/* Fills ev->event_type (NULL when the path gives nothing: the caller decides
- * whether that is an error), close_activity_id, zoom_meeting_id, join_url and
- * start_time from tree. -1 with detail as for source_scalar_at. */
-int source_paths_fill(const source_paths *paths, yajl_val tree, meeting_event *ev, char *detail,
-                      size_t detail_len);
-void source_paths_free(source_paths *paths);
-
-/* What every constructor checks first: route is an object holding only its
- * keys (as source_check_keys), and, when secret_required is not NULL, a
- * non-empty secret (else that message under "secret"). 0 when fine; -1 with a
- * config error. */
-int source_create_check(yajl_val route, const char *source_name, const char *const *own_keys,
-                        const char *secret, const char *secret_required, const source_config_ctx *ctx);
-/* A zeroed instance of size bytes and a copy of secret in *secret_copy; NULL
- * (nothing allocated) with an "out of memory" config error. */
-void *source_alloc(size_t size, const char *secret, char **secret_copy, const source_config_ctx *ctx);
-/* Appends *ev to out unless oom is set or the list cannot grow; then ev is
- * cleared and -1 returned with detail "out of memory". */
-int source_emit(event_list *out, meeting_event *ev, int oom, char *detail, size_t detail_len);
-
-/* The handshake of senders that have no endpoint validation step (generic,
- * Calendly, Standard Webhooks): never a handshake. */
-int source_no_handshake(const source *self, const source_request *req, yajl_val tree, source_answer *ans);
-
-/* Vendor constructors, listed in registry.c. */
+/* The vendor constructors (each template's create), for the unit tests. */
 source *zoom_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
 source *generic_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);
 source *calendly_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx);

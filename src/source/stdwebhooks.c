@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "json.h"
 #include "signature.h"
-#include "source.h"
 
 /* The spec's reference libraries refuse timestamps more than five minutes
  * away from now, in either direction. */
@@ -220,7 +220,7 @@ static int stdwebhooks_decode_secret(stdwebhooks_source *s, const char *secret, 
 static int stdwebhooks_configure(stdwebhooks_source *s, yajl_val route, const char *secret,
                                  const source_config_ctx *ctx)
 {
-    if (source_paths_check_keys(route, "stdwebhooks", stdwebhooks_keys, ctx) != 0)
+    if (source_paths_check_keys(route, source_stdwebhooks.name, stdwebhooks_keys, ctx) != 0)
         return -1;
     if (secret == NULL || secret[0] == '\0') {
         source_config_error(ctx, "secret", "required for source stdwebhooks");
@@ -233,6 +233,17 @@ static int stdwebhooks_configure(stdwebhooks_source *s, yajl_val route, const ch
     return source_paths_read(route, STDWEBHOOKS_DEFAULT_EVENT_TYPE_PATH, &s->paths, ctx);
 }
 
+/* The registry's entry for this sender; every instance starts as a copy. */
+const source source_stdwebhooks = {
+    .name = "stdwebhooks",
+    .body_is_json = 1,
+    .handshake = source_no_handshake,
+    .verify = stdwebhooks_verify,
+    .parse = stdwebhooks_parse,
+    .destroy = stdwebhooks_destroy,
+    .create = stdwebhooks_source_create,
+};
+
 source *stdwebhooks_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
     if (!YAJL_IS_OBJECT(route)) {
@@ -244,12 +255,7 @@ source *stdwebhooks_source_create(yajl_val route, const char *secret, const sour
         snprintf(ctx->err, ctx->errlen, "%s: %s: out of memory", ctx->file, ctx->key_prefix);
         return NULL;
     }
-    s->super.name = "stdwebhooks";
-    s->super.body_is_json = 1;
-    s->super.handshake = source_no_handshake;
-    s->super.verify = stdwebhooks_verify;
-    s->super.parse = stdwebhooks_parse;
-    s->super.destroy = stdwebhooks_destroy;
+    s->super = source_stdwebhooks;
     if (stdwebhooks_configure(s, route, secret, ctx) != 0) {
         stdwebhooks_destroy(&s->super);
         return NULL;

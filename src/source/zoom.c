@@ -6,9 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "json.h"
 #include "signature.h"
-#include "source.h"
 
 /* Zoom's documentation: refuse a request whose timestamp is more than five
  * minutes away from now. */
@@ -107,8 +107,8 @@ static int zoom_handshake(const source *self, const source_request *req, yajl_va
 static const char *first_scalar(yajl_val root, const char *const *paths)
 {
     for (; *paths != NULL; paths++) {
-        const char *s = json_scalar(json_get(root, *paths));
-        if (s != NULL && s[0] != '\0')
+        const char *s = source_text_at(root, *paths);
+        if (s != NULL)
             return s;
     }
     return NULL;
@@ -116,13 +116,7 @@ static const char *first_scalar(yajl_val root, const char *const *paths)
 
 static char *dup_first(yajl_val root, const char *const *paths, int *oom)
 {
-    const char *s = first_scalar(root, paths);
-    if (s == NULL)
-        return NULL;
-    char *copy = strdup(s);
-    if (copy == NULL)
-        *oom = 1;
-    return copy;
+    return source_dup(first_scalar(root, paths), oom);
 }
 
 static const char *const meeting_id_paths[] = {"id", "meeting_id", NULL};
@@ -175,13 +169,13 @@ static int zoom_parse(const source *self, const source_request *req, yajl_val tr
     meeting_event ev = {.sender = "zoom", .tree = tree};
     ev.event_type = strdup(event->u.string);
     oom |= ev.event_type == NULL;
-    ev.zoom_meeting_id = dup_first(object, meeting_id_paths, &oom);
-    ev.start_time = dup_first(object, start_paths, &oom);
+    ev.keys.zoom_meeting_id = dup_first(object, meeting_id_paths, &oom);
+    ev.keys.start_time = dup_first(object, start_paths, &oom);
     ev.end_time = dup_first(object, end_paths, &oom);
-    ev.join_url = dup_first(object, join_url_paths, &oom);
+    ev.keys.join_url = dup_first(object, join_url_paths, &oom);
     ev.dedup_key = zoom_dedup_key(tree, object, event->u.string, &oom);
     /* participant events name one attendee; resolve's last, strict rule can use it */
-    oom |= meeting_event_add_email(&ev, json_scalar(json_get(object, "participant.email"))) != 0;
+    oom |= lookup_keys_add_email(&ev.keys, json_scalar(json_get(object, "participant.email"))) != 0;
 
     return source_emit(out, &ev, oom, detail, detail_len);
 }
@@ -195,9 +189,20 @@ static void zoom_destroy(source *self)
     free(z);
 }
 
+/* The registry's entry for this sender; every instance starts as a copy. */
+const source source_zoom = {
+    .name = "zoom",
+    .body_is_json = 1,
+    .handshake = zoom_handshake,
+    .verify = zoom_verify,
+    .parse = zoom_parse,
+    .destroy = zoom_destroy,
+    .create = zoom_source_create,
+};
+
 source *zoom_source_create(yajl_val route, const char *secret, const source_config_ctx *ctx)
 {
-    if (source_create_check(route, "zoom", zoom_keys, secret, "required for source zoom", ctx) != 0)
+    if (source_create_check(route, source_zoom.name, zoom_keys, secret, "required for source zoom", ctx) != 0)
         return NULL;
     long tolerance_s;
     if (source_read_tolerance(route, ZOOM_DEFAULT_TOLERANCE_S, ZOOM_MAX_TOLERANCE_S, &tolerance_s, ctx) != 0)
@@ -210,11 +215,6 @@ source *zoom_source_create(yajl_val route, const char *secret, const source_conf
     z->secret = secret_copy;
     z->secret_len = strlen(secret);
     z->tolerance_s = tolerance_s;
-    z->super.name = "zoom";
-    z->super.body_is_json = 1;
-    z->super.handshake = zoom_handshake;
-    z->super.verify = zoom_verify;
-    z->super.parse = zoom_parse;
-    z->super.destroy = zoom_destroy;
+    z->super = source_zoom;
     return &z->super;
 }

@@ -356,14 +356,15 @@ Test(calendly, parses_every_sample)
         cr_expect_str_eq(ev->sender, "calendly");
         cr_expect_eq(ev->tree, c.tree, "%s: the event carries the whole body tree", want->sample);
         expect_str_or_null(ev->event_type, want->event_type, "event_type", want->sample);
-        expect_str_or_null(ev->join_url, want->join_url, "join_url", want->sample);
-        expect_str_or_null(ev->start_time, want->start_time, "start_time", want->sample);
+        expect_str_or_null(ev->keys.join_url, want->join_url, "join_url", want->sample);
+        expect_str_or_null(ev->keys.start_time, want->start_time, "start_time", want->sample);
         expect_str_or_null(ev->end_time, want->end_time, "end_time", want->sample);
-        expect_str_or_null(ev->calendar_event_id, want->calendar_event_id, "calendar_event_id", want->sample);
+        expect_str_or_null(ev->keys.calendar_event_id, want->calendar_event_id, "calendar_event_id",
+                           want->sample);
         expect_str_or_null(ev->dedup_key, want->dedup_key, "dedup_key", want->sample);
-        expect_str_or_null(ev->zoom_meeting_id, NULL, "zoom_meeting_id", want->sample);
+        expect_str_or_null(ev->keys.zoom_meeting_id, NULL, "zoom_meeting_id", want->sample);
         expect_str_or_null(ev->close_activity_id, NULL, "close_activity_id", want->sample);
-        expect_str_or_null(ev->ical_uid, NULL, "ical_uid", want->sample);
+        expect_str_or_null(ev->keys.ical_uid, NULL, "ical_uid", want->sample);
         event_list_free(&list);
         case_close(&c);
     }

@@ -433,8 +433,8 @@ static resolve_result resolve_against(fake_server *s, char **id, char *detail, s
     fake_start(s);
     close_client *c = client_for(s->port);
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
-    close_update u = {.join_url = "https://example.zoom.us/j/" ZOOM_ID "?pwd=abc123",
-                      .start_time = "2026-11-25T09:00:03Z"};
+    close_update u = {.keys.join_url = "https://example.zoom.us/j/" ZOOM_ID "?pwd=abc123",
+                      .keys.start_time = "2026-11-25T09:00:03Z"};
     resolve_result r = resolve_activity(c, &cred, &u, 7200, id, detail, len);
     fake_stop(s);
     close_client_free(c);
@@ -507,9 +507,10 @@ Test(close_client, resolve_without_keys_sends_nothing)
     close_client *c = client_for(1); /* nothing listens on port 1: any request would fail */
     credential cred = {.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "api_key_123"};
     char *id = NULL, detail[256];
-    close_update no_id = {.join_url = "https://zoom.us/my/room", .start_time = "2026-11-25T09:00:03Z"};
+    close_update no_id = {.keys.join_url = "https://zoom.us/my/room",
+                          .keys.start_time = "2026-11-25T09:00:03Z"};
     cr_assert_eq(resolve_activity(c, &cred, &no_id, 7200, &id, detail, sizeof(detail)), RESOLVE_NO_KEYS);
-    close_update no_time = {.zoom_meeting_id = ZOOM_ID};
+    close_update no_time = {.keys.zoom_meeting_id = ZOOM_ID};
     cr_assert_eq(resolve_activity(c, &cred, &no_time, 7200, &id, detail, sizeof(detail)), RESOLVE_NO_KEYS);
     cr_assert_not_null(strstr(detail, "start time"), "%s", detail);
     cr_assert_null(id);

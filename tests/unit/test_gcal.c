@@ -214,7 +214,7 @@ static void assert_push_event(const char *state)
     cr_assert_str_eq(ev->event_type, state);
     cr_assert_str_eq(ev->dedup_key, CHANNEL ":10");
     cr_assert_null(ev->close_activity_id);
-    cr_assert_null(ev->calendar_event_id, "the push names no event");
+    cr_assert_null(ev->keys.calendar_event_id, "the push names no event");
     cr_assert_not_null(ev->owned_tree);
     cr_assert_eq(ev->tree, ev->owned_tree);
 

@@ -278,9 +278,9 @@ Test(generic, fields_from_paths)
     cr_expect_str_eq(ev->close_activity_id, ACTIVITY_ID);
     cr_expect_str_eq(ev->dedup_key, "evt_01JDZ8Q4N7");
     cr_expect_eq(ev->tree, c.tree);
-    cr_expect_null(ev->zoom_meeting_id);
-    cr_expect_null(ev->join_url);
-    cr_expect_null(ev->start_time);
+    cr_expect_null(ev->keys.zoom_meeting_id);
+    cr_expect_null(ev->keys.join_url);
+    cr_expect_null(ev->keys.start_time);
     event_list_free(&list);
     case_close(&c);
 }
@@ -353,9 +353,9 @@ Test(generic, lookup_keys_and_missing_activity_id)
     cr_assert_eq(case_parse(&c, &list), 0, "%s", c.detail);
     const meeting_event *ev = &list.items[0];
     cr_expect_null(ev->close_activity_id, "absent activity id is left to the rules");
-    cr_expect_str_eq(ev->zoom_meeting_id, "85746392011");
-    cr_expect_str_eq(ev->join_url, "https://acme.zoom.us/j/85746392011");
-    cr_expect_str_eq(ev->start_time, "2026-11-25T09:00:00Z");
+    cr_expect_str_eq(ev->keys.zoom_meeting_id, "85746392011");
+    cr_expect_str_eq(ev->keys.join_url, "https://acme.zoom.us/j/85746392011");
+    cr_expect_str_eq(ev->keys.start_time, "2026-11-25T09:00:00Z");
     cr_expect_str_eq(ev->dedup_key, "7");
     event_list_free(&list);
     case_close(&c);
@@ -371,9 +371,9 @@ Test(generic, calendar_keys_from_paths)
                    "\"event\":\"AAMkAGI2TAAA=\",\"start\":\"2026-11-25T09:00:00Z\"}}");
     event_list list = {0};
     cr_assert_eq(case_parse(&c, &list), 0, "%s", c.detail);
-    cr_expect_str_eq(list.items[0].ical_uid, "040000008200E00074C5B7101A82E008");
-    cr_expect_str_eq(list.items[0].calendar_event_id, "AAMkAGI2TAAA=");
-    cr_expect_null(list.items[0].calendar_type, "a generic sender names no calendar provider");
+    cr_expect_str_eq(list.items[0].keys.ical_uid, "040000008200E00074C5B7101A82E008");
+    cr_expect_str_eq(list.items[0].keys.calendar_event_id, "AAMkAGI2TAAA=");
+    cr_expect_null(list.items[0].keys.calendar_type, "a generic sender names no calendar provider");
     event_list_free(&list);
     case_close(&c);
 }

@@ -61,8 +61,8 @@ static void zoom_event(meeting_event *ev, yajl_val tree)
     memset(ev, 0, sizeof(*ev));
     ev->sender = "zoom";
     ev->event_type = strdup("meeting.summary_completed");
-    ev->zoom_meeting_id = strdup("85746392011");
-    ev->start_time = strdup("2026-11-25T09:00:03Z");
+    ev->keys.zoom_meeting_id = strdup("85746392011");
+    ev->keys.start_time = strdup("2026-11-25T09:00:03Z");
     ev->tree = tree;
 }
 
@@ -268,11 +268,11 @@ Test(mapping, build_zoom_summary_note)
     cr_expect_eq(u.rule_index, 0);
     cr_expect_str_eq(u.sender, "zoom");
     cr_expect_str_eq(u.event_type, "meeting.summary_completed");
-    cr_expect_str_eq(u.zoom_meeting_id, "85746392011");
-    cr_expect_str_eq(u.start_time, "2026-11-25T09:00:03Z");
-    cr_expect_null(u.join_url);
-    cr_expect_null(u.calendar_event_id);
-    cr_expect_null(u.ical_uid);
+    cr_expect_str_eq(u.keys.zoom_meeting_id, "85746392011");
+    cr_expect_str_eq(u.keys.start_time, "2026-11-25T09:00:03Z");
+    cr_expect_null(u.keys.join_url);
+    cr_expect_null(u.keys.calendar_event_id);
+    cr_expect_null(u.keys.ical_uid);
     update_clear(&u);
     meeting_event_clear(&ev);
     yajl_tree_free(tree);

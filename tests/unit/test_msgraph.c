@@ -261,7 +261,7 @@ Test(msgraph, parse_splits_the_sample_batch_into_two_events)
     const meeting_event *a = &out.items[0], *b = &out.items[1];
     cr_assert_str_eq(a->sender, "msgraph");
     cr_assert_str_eq(a->event_type, "updated");
-    cr_assert_str_eq(a->calendar_event_id, "AAMkAGI2TAAA=");
+    cr_assert_str_eq(a->keys.calendar_event_id, "AAMkAGI2TAAA=");
     cr_assert_str_eq(a->dedup_key,
                      SUBSCRIPTION ":" RESOURCE_A ":updated:W/\"CQAAABYAAACQ2fKdhq8oSKEDSVrdi3lRAAAA\"");
     cr_assert_eq(a->tree, c.tree->u.object.values[0]->u.array.values[0], "tree is the entry itself");
@@ -270,7 +270,7 @@ Test(msgraph, parse_splits_the_sample_batch_into_two_events)
 
     cr_assert_str_eq(b->sender, "msgraph");
     cr_assert_str_eq(b->event_type, "deleted");
-    cr_assert_str_eq(b->calendar_event_id, "AAMkAGI2TBBB=");
+    cr_assert_str_eq(b->keys.calendar_event_id, "AAMkAGI2TBBB=");
     cr_assert_str_eq(b->dedup_key, SUBSCRIPTION ":" RESOURCE_B ":deleted");
     cr_assert_str_eq(json_scalar(json_get(b->tree, "changeType")), "deleted");
     event_list_free(&out);
@@ -305,7 +305,7 @@ Test(msgraph, lifecycle_notification_becomes_a_lifecycle_event_and_is_logged, .i
     cr_assert_eq(out.count, 1);
     cr_assert_str_eq(out.items[0].event_type, "lifecycle.reauthorizationRequired");
     cr_assert_str_eq(out.items[0].sender, "msgraph");
-    cr_assert_null(out.items[0].calendar_event_id);
+    cr_assert_null(out.items[0].keys.calendar_event_id);
     cr_assert_str_eq(json_scalar(json_get(out.items[0].tree, "lifecycleEvent")), "reauthorizationRequired");
 
     char line[1024] = "";
@@ -352,7 +352,7 @@ Test(msgraph, entries_without_subscription_or_resource_get_no_dedup_key)
     cr_assert_eq(c.src->parse(c.src, &c.req, c.tree, &out, c.detail, sizeof(c.detail)), 0, "%s", c.detail);
     cr_assert_eq(out.count, 1);
     cr_assert_str_eq(out.items[0].event_type, "created");
-    cr_assert_str_eq(out.items[0].calendar_event_id, "E1");
+    cr_assert_str_eq(out.items[0].keys.calendar_event_id, "E1");
     cr_assert_null(out.items[0].dedup_key);
     event_list_free(&out);
     case_close(&c);

@@ -364,7 +364,7 @@ Test(resolve_find, graph_event_by_meeting_search)
     env e;
     env_init(&e, 0);
     answer(&e, SAMPLE_MEETING("acti_graph", "2026-11-25T09:00:00+00:00"));
-    close_update u = {.calendar_event_id = GRAPH_EVENT_ID, .calendar_type = "microsoft"};
+    close_update u = {.keys.calendar_event_id = GRAPH_EVENT_ID, .keys.calendar_type = "microsoft"};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
     cr_assert_str_eq(id, "acti_graph");
@@ -382,8 +382,9 @@ Test(resolve_find, meeting_search_with_start_narrows_to_the_occurrence)
     env e;
     env_init(&e, 0);
     answer(&e, SAMPLE_MEETING("acti_occ", "2026-11-25T09:00:00Z"));
-    close_update u = {
-        .calendar_event_id = GRAPH_EVENT_ID, .calendar_type = "google", .start_time = "2026-11-25T09:00:00Z"};
+    close_update u = {.keys.calendar_event_id = GRAPH_EVENT_ID,
+                      .keys.calendar_type = "google",
+                      .keys.start_time = "2026-11-25T09:00:00Z"};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
     const char *t = target_of(&e, 0);
@@ -400,9 +401,9 @@ Test(resolve_find, meeting_search_two_results_is_ambiguous)
     env_init(&e, 0);
     answer(&e, SAMPLE_MEETING("acti_one", "2026-11-25T09:00:00Z") "," SAMPLE_MEETING("acti_two",
                                                                                      "2026-11-26T09:00:00Z"));
-    close_update u = {.calendar_event_id = GRAPH_EVENT_ID,
-                      .calendar_type = "microsoft",
-                      .zoom_meeting_id = ZOOM_ID}; /* no start: the Zoom step cannot run anyway */
+    close_update u = {.keys.calendar_event_id = GRAPH_EVENT_ID,
+                      .keys.calendar_type = "microsoft",
+                      .keys.zoom_meeting_id = ZOOM_ID}; /* no start: the Zoom step cannot run anyway */
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_AMBIGUOUS, "%s", e.detail);
     cr_assert_null(id);
@@ -417,7 +418,7 @@ Test(resolve_find, meeting_search_ignores_another_event_a_lenient_server_returns
     env_init(&e, 0);
     answer(&e, "{\"id\":\"acti_other\",\"starts_at\":\"2026-11-25T09:00:00Z\","
                "\"provider_calendar_event_id\":\"AAMkAGI2TAAA=x\"}");
-    close_update u = {.calendar_event_id = GRAPH_EVENT_ID, .calendar_type = "microsoft"};
+    close_update u = {.keys.calendar_event_id = GRAPH_EVENT_ID, .keys.calendar_type = "microsoft"};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_NOT_FOUND, "%s", e.detail);
     cr_assert_not_null(strstr(e.detail, "meeting search"), "%s", e.detail);
@@ -440,10 +441,10 @@ Test(resolve_find, search_miss_falls_through_to_the_zoom_window)
                             "https://zoom.us/j/" ZOOM_ID
                             "1") "," ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z",
                                                   "https://zoom.us/j/" ZOOM_ID "?pwd=x"));
-    close_update u = {.calendar_event_id = GRAPH_EVENT_ID,
-                      .calendar_type = "microsoft",
-                      .join_url = "https://example.zoom.us/j/" ZOOM_ID,
-                      .start_time = "2026-11-25T09:00:03Z"};
+    close_update u = {.keys.calendar_event_id = GRAPH_EVENT_ID,
+                      .keys.calendar_type = "microsoft",
+                      .keys.join_url = "https://example.zoom.us/j/" ZOOM_ID,
+                      .keys.start_time = "2026-11-25T09:00:03Z"};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
     cr_assert_str_eq(id, "acti_zoom");
@@ -463,10 +464,10 @@ Test(resolve_find, zoom_match_wins_over_ambiguous_attendees)
            ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z", "https://zoom.us/j/" ZOOM_ID) "," ZOOM_MEETING(
                "acti_teams", "2026-11-25T09:00:00Z", "https://teams.example/x"));
     char *emails[] = {"dana@acme.example"};
-    close_update u = {.zoom_meeting_id = ZOOM_ID,
-                      .start_time = "2026-11-25T09:00:03Z",
-                      .attendee_emails = emails,
-                      .nattendee_emails = 1};
+    close_update u = {.keys.zoom_meeting_id = ZOOM_ID,
+                      .keys.start_time = "2026-11-25T09:00:03Z",
+                      .keys.attendee_emails = emails,
+                      .keys.nattendee_emails = 1};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
     cr_assert_str_eq(id, "acti_zoom");
@@ -482,10 +483,10 @@ Test(resolve_find, attendees_when_no_link_matches)
                             "https://teams.example/y") "," ZOOM_MEETING("acti_teams", "2026-11-25T09:00:00Z",
                                                                         "https://teams.example/x"));
     char *emails[] = {"Dana@Acme.example", "host@seller.example"};
-    close_update u = {.zoom_meeting_id = ZOOM_ID,
-                      .start_time = "2026-11-25T09:00:03Z",
-                      .attendee_emails = emails,
-                      .nattendee_emails = 2};
+    close_update u = {.keys.zoom_meeting_id = ZOOM_ID,
+                      .keys.start_time = "2026-11-25T09:00:03Z",
+                      .keys.attendee_emails = emails,
+                      .keys.nattendee_emails = 2};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
     cr_assert_str_eq(id, "acti_teams"); /* the one an hour later is outside the attendee window */
@@ -501,7 +502,9 @@ Test(resolve_find, attendees_on_two_meetings_is_ambiguous)
     answer(&e, ZOOM_MEETING("acti_a", "2026-11-25T09:00:00Z", "https://teams.example/a") "," ZOOM_MEETING(
                    "acti_b", "2026-11-25T09:10:00Z", "https://teams.example/b"));
     char *emails[] = {"dana@acme.example"};
-    close_update u = {.start_time = "2026-11-25T09:00:03Z", .attendee_emails = emails, .nattendee_emails = 1};
+    close_update u = {.keys.start_time = "2026-11-25T09:00:03Z",
+                      .keys.attendee_emails = emails,
+                      .keys.nattendee_emails = 1};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_AMBIGUOUS, "%s", e.detail);
     cr_assert_not_null(strstr(e.detail, "acti_a, acti_b"), "%s", e.detail);
@@ -520,7 +523,7 @@ Test(resolve_find, ical_uid_found_in_the_window_and_cached)
     env_init(&e, 1);
     answer(&e, ICAL_MEETING("acti_other", "2026-11-25T09:00:00Z", "\"x" GOOGLE_UID "\"") "," ICAL_MEETING(
                    "acti_ical", "2026-11-25T09:00:00Z", "\"a@google.com\",\"" GOOGLE_UID "\""));
-    close_update u = {.ical_uid = GOOGLE_UID, .start_time = "2026-11-25T09:00:03Z"};
+    close_update u = {.keys.ical_uid = GOOGLE_UID, .keys.start_time = "2026-11-25T09:00:03Z"};
     char *id = NULL;
     int cached = -1;
     cr_assert_eq(run(&e, &u, &id, &cached), RESOLVE_FOUND, "%s", e.detail);
@@ -559,7 +562,7 @@ Test(resolve_find, ical_uid_prefix_of_another_is_no_match)
     /* each meeting's UID extends or shortens the one asked for by a character */
     answer(&e, ICAL_MEETING("acti_longer", "2026-11-25T09:00:00Z", "\"" SAMPLE_UID "1\"") "," ICAL_MEETING(
                    "acti_shorter", "2026-11-25T09:00:00Z", "\"040000008200E00074C5B7101A82E00800000000\""));
-    close_update u = {.ical_uid = SAMPLE_UID, .start_time = "2026-11-25T09:00:03Z"};
+    close_update u = {.keys.ical_uid = SAMPLE_UID, .keys.start_time = "2026-11-25T09:00:03Z"};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_NOT_FOUND, "%s", e.detail);
     cr_assert_null(id);
@@ -575,7 +578,7 @@ Test(resolve_find, ical_uid_on_two_meetings_is_ambiguous)
     env_init(&e, 1);
     answer(&e, ICAL_MEETING("acti_one", "2026-11-25T09:00:00Z", "\"" GOOGLE_UID "\"") "," ICAL_MEETING(
                    "acti_two", "2026-11-25T09:30:00Z", "\"" GOOGLE_UID "\""));
-    close_update u = {.ical_uid = GOOGLE_UID, .start_time = "2026-11-25T09:00:03Z"};
+    close_update u = {.keys.ical_uid = GOOGLE_UID, .keys.start_time = "2026-11-25T09:00:03Z"};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_AMBIGUOUS, "%s", e.detail);
     cr_assert_null(id);
@@ -597,11 +600,11 @@ Test(resolve_find, ical_uid_wins_over_zoom_and_attendees_in_one_fetch)
            ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z", "https://zoom.us/j/" ZOOM_ID) "," ICAL_MEETING(
                "acti_ical", "2026-11-25T09:00:00Z", "\"" GOOGLE_UID "\""));
     char *emails[] = {"dana@acme.example"};
-    close_update u = {.ical_uid = GOOGLE_UID,
-                      .zoom_meeting_id = ZOOM_ID,
-                      .start_time = "2026-11-25T09:00:03Z",
-                      .attendee_emails = emails,
-                      .nattendee_emails = 1};
+    close_update u = {.keys.ical_uid = GOOGLE_UID,
+                      .keys.zoom_meeting_id = ZOOM_ID,
+                      .keys.start_time = "2026-11-25T09:00:03Z",
+                      .keys.attendee_emails = emails,
+                      .keys.nattendee_emails = 1};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
     cr_assert_str_eq(id, "acti_ical");
@@ -613,10 +616,10 @@ Test(resolve_find, ical_uid_wins_over_zoom_and_attendees_in_one_fetch)
     env_init(&e2, 0);
     answer(&e2, ICAL_MEETING("acti_dana", "2026-11-25T09:00:00Z", "\"x@google.com\"") "," ICAL_MEETING(
                     "acti_ical", "2026-11-25T09:05:00Z", "\"" GOOGLE_UID "\""));
-    close_update by_attendees = {.ical_uid = GOOGLE_UID,
-                                 .start_time = "2026-11-25T09:00:03Z",
-                                 .attendee_emails = emails,
-                                 .nattendee_emails = 1};
+    close_update by_attendees = {.keys.ical_uid = GOOGLE_UID,
+                                 .keys.start_time = "2026-11-25T09:00:03Z",
+                                 .keys.attendee_emails = emails,
+                                 .keys.nattendee_emails = 1};
     cr_assert_eq(run(&e2, &by_attendees, &id, NULL), RESOLVE_FOUND, "%s", e2.detail);
     cr_assert_str_eq(id, "acti_ical");
     free(id);
@@ -629,8 +632,9 @@ Test(resolve_find, ical_uid_miss_falls_through_to_the_zoom_id)
     env e;
     env_init(&e, 0);
     answer(&e, ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z", "https://zoom.us/j/" ZOOM_ID));
-    close_update u = {
-        .ical_uid = GOOGLE_UID, .zoom_meeting_id = ZOOM_ID, .start_time = "2026-11-25T09:00:03Z"};
+    close_update u = {.keys.ical_uid = GOOGLE_UID,
+                      .keys.zoom_meeting_id = ZOOM_ID,
+                      .keys.start_time = "2026-11-25T09:00:03Z"};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_FOUND, "%s", e.detail);
     cr_assert_str_eq(id, "acti_zoom");
@@ -643,11 +647,11 @@ Test(resolve_find, ical_uid_without_a_start_is_no_key)
 {
     env e;
     env_init(&e, 0);
-    close_update u = {.ical_uid = GOOGLE_UID};
+    close_update u = {.keys.ical_uid = GOOGLE_UID};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_NO_KEYS, "%s", e.detail);
     cr_assert_not_null(strstr(e.detail, "iCalUID " GOOGLE_UID " but no usable start time"), "%s", e.detail);
-    close_update empty = {.ical_uid = "", .start_time = "2026-11-25T09:00:03Z"};
+    close_update empty = {.keys.ical_uid = "", .keys.start_time = "2026-11-25T09:00:03Z"};
     cr_assert_eq(run(&e, &empty, &id, NULL), RESOLVE_NO_KEYS, "%s", e.detail);
     cr_assert_not_null(strstr(e.detail, "no iCalUID"), "%s", e.detail);
     cr_assert_null(id);
@@ -661,13 +665,13 @@ Test(resolve_find, nothing_found_says_every_step_tried)
     answer(&e, "");
     answer(&e, ZOOM_MEETING("acti_a", "2026-11-25T09:00:00Z", "https://teams.example/a"));
     char *emails[] = {"sam@acme.example"};
-    close_update u = {.calendar_event_id = GRAPH_EVENT_ID,
-                      .calendar_type = "microsoft",
-                      .ical_uid = GOOGLE_UID,
-                      .zoom_meeting_id = ZOOM_ID,
-                      .start_time = "2026-11-25T09:00:03Z",
-                      .attendee_emails = emails,
-                      .nattendee_emails = 1};
+    close_update u = {.keys.calendar_event_id = GRAPH_EVENT_ID,
+                      .keys.calendar_type = "microsoft",
+                      .keys.ical_uid = GOOGLE_UID,
+                      .keys.zoom_meeting_id = ZOOM_ID,
+                      .keys.start_time = "2026-11-25T09:00:03Z",
+                      .keys.attendee_emails = emails,
+                      .keys.nattendee_emails = 1};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_NOT_FOUND, "%s", e.detail);
     cr_assert_not_null(strstr(e.detail, "meeting search"), "%s", e.detail);
@@ -682,11 +686,11 @@ Test(resolve_find, no_keys_sends_nothing)
     env e;
     env_init(&e, 0);
     char *id = NULL;
-    close_update calendly = {.calendar_event_id = "https://api.calendly.com/scheduled_events/C",
-                             .start_time = "2026-11-25T09:00:00Z"}; /* no calendar type: not Close's */
+    close_update calendly = {.keys.calendar_event_id = "https://api.calendly.com/scheduled_events/C",
+                             .keys.start_time = "2026-11-25T09:00:00Z"}; /* no calendar type: not Close's */
     cr_assert_eq(run(&e, &calendly, &id, NULL), RESOLVE_NO_KEYS, "%s", e.detail);
     char *emails[] = {"dana@acme.example"};
-    close_update no_start = {.attendee_emails = emails, .nattendee_emails = 1};
+    close_update no_start = {.keys.attendee_emails = emails, .keys.nattendee_emails = 1};
     cr_assert_eq(run(&e, &no_start, &id, NULL), RESOLVE_NO_KEYS, "%s", e.detail);
     cr_assert_not_null(strstr(e.detail, "start time"), "%s", e.detail);
     cr_assert_null(id);
@@ -697,8 +701,9 @@ Test(resolve_find, explicit_id_needs_no_lookup)
 {
     env e;
     env_init(&e, 1);
-    close_update u = {
-        .activity_id = "acti_explicit", .zoom_meeting_id = ZOOM_ID, .start_time = "2026-11-25T09:00:03Z"};
+    close_update u = {.activity_id = "acti_explicit",
+                      .keys.zoom_meeting_id = ZOOM_ID,
+                      .keys.start_time = "2026-11-25T09:00:03Z"};
     char *id = NULL;
     int cached = -1;
     cr_assert_eq(run(&e, &u, &id, &cached), RESOLVE_FOUND);
@@ -715,7 +720,7 @@ Test(resolve_find, second_lookup_comes_from_the_cache)
     env e;
     env_init(&e, 1);
     answer(&e, ZOOM_MEETING("acti_zoom", "2026-11-25T09:00:00Z", "https://zoom.us/j/" ZOOM_ID));
-    close_update u = {.zoom_meeting_id = ZOOM_ID, .start_time = "2026-11-25T09:00:03Z"};
+    close_update u = {.keys.zoom_meeting_id = ZOOM_ID, .keys.start_time = "2026-11-25T09:00:03Z"};
     char *id = NULL;
     int cached = -1;
     cr_assert_eq(run(&e, &u, &id, &cached), RESOLVE_FOUND, "%s", e.detail);
@@ -730,7 +735,7 @@ Test(resolve_find, second_lookup_comes_from_the_cache)
     free(id);
 
     /* the same Zoom id a week later is another occurrence: not from the cache */
-    close_update next_week = {.zoom_meeting_id = ZOOM_ID, .start_time = "2026-12-02T09:00:03Z"};
+    close_update next_week = {.keys.zoom_meeting_id = ZOOM_ID, .keys.start_time = "2026-12-02T09:00:03Z"};
     cr_assert_eq(run(&again, &next_week, &id, &cached), RESOLVE_TRANSIENT, "%s", again.detail);
     /* skip_cache asks Close even when cached */
     again.o.skip_cache = 1;
@@ -752,7 +757,7 @@ Test(resolve_find, cache_is_per_credential_and_not_filled_by_failures)
     env_init(&e, 1);
     answer(&e, SAMPLE_MEETING("acti_one", "2026-11-25T09:00:00Z") "," SAMPLE_MEETING("acti_two",
                                                                                      "2026-11-25T09:00:00Z"));
-    close_update u = {.calendar_event_id = GRAPH_EVENT_ID, .calendar_type = "microsoft"};
+    close_update u = {.keys.calendar_event_id = GRAPH_EVENT_ID, .keys.calendar_type = "microsoft"};
     char *id = NULL;
     cr_assert_eq(run(&e, &u, &id, NULL), RESOLVE_AMBIGUOUS, "%s", e.detail);
     char *hit = meeting_cache_get(e.cache, "sales/cal:microsoft:" GRAPH_EVENT_ID, time(NULL));

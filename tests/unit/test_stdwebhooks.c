@@ -386,12 +386,12 @@ Test(stdwebhooks, parses_the_sample_through_the_paths)
     cr_expect_str_eq(ev->event_type, "meeting.completed");
     cr_expect_str_eq(ev->dedup_key, MSG_ID);
     cr_expect_str_eq(ev->close_activity_id, ACTIVITY_ID);
-    cr_expect_str_eq(ev->zoom_meeting_id, "85746392011");
-    cr_expect_str_eq(ev->join_url, "https://example.zoom.us/j/85746392011");
-    cr_expect_null(ev->start_time);
+    cr_expect_str_eq(ev->keys.zoom_meeting_id, "85746392011");
+    cr_expect_str_eq(ev->keys.join_url, "https://example.zoom.us/j/85746392011");
+    cr_expect_null(ev->keys.start_time);
     cr_expect_null(ev->end_time);
-    cr_expect_null(ev->calendar_event_id);
-    cr_expect_null(ev->ical_uid);
+    cr_expect_null(ev->keys.calendar_event_id);
+    cr_expect_null(ev->keys.ical_uid);
     event_list_free(&list);
     case_close(&c);
 }
@@ -408,8 +408,8 @@ Test(stdwebhooks, without_paths_only_type_and_dedup)
     cr_expect_str_eq(ev->event_type, "meeting.completed");
     cr_expect_str_eq(ev->dedup_key, "msg_from_svix");
     cr_expect_null(ev->close_activity_id);
-    cr_expect_null(ev->zoom_meeting_id);
-    cr_expect_null(ev->join_url);
+    cr_expect_null(ev->keys.zoom_meeting_id);
+    cr_expect_null(ev->keys.join_url);
     event_list_free(&list);
     case_close(&c);
 }
@@ -422,7 +422,7 @@ Test(stdwebhooks, configured_event_type_and_start_time_paths)
     event_list list = {0};
     parse_one(&c, &list);
     cr_expect_str_eq(list.items[0].event_type, "demo_done");
-    cr_expect_str_eq(list.items[0].start_time, "2026-11-25T09:46:00Z");
+    cr_expect_str_eq(list.items[0].keys.start_time, "2026-11-25T09:46:00Z");
     event_list_free(&list);
     case_close(&c);
 }

@@ -27,15 +27,15 @@ static void round_trip(const close_update *u)
     expect_str_or_null(back.activity_id, u->activity_id, "activity_id");
     expect_str_or_null(back.body_json, u->body_json, "body_json");
     cr_expect_eq(back.note_mode, u->note_mode);
-    expect_str_or_null(back.zoom_meeting_id, u->zoom_meeting_id, "zoom_meeting_id");
-    expect_str_or_null(back.join_url, u->join_url, "join_url");
-    expect_str_or_null(back.calendar_event_id, u->calendar_event_id, "calendar_event_id");
-    expect_str_or_null(back.ical_uid, u->ical_uid, "ical_uid");
-    expect_str_or_null(back.start_time, u->start_time, "start_time");
-    expect_str_or_null(back.calendar_type, u->calendar_type, "calendar_type");
-    cr_expect_eq(back.nattendee_emails, u->nattendee_emails);
-    for (size_t i = 0; i < u->nattendee_emails && i < back.nattendee_emails; i++)
-        expect_str_or_null(back.attendee_emails[i], u->attendee_emails[i], "attendee_emails[]");
+    expect_str_or_null(back.keys.zoom_meeting_id, u->keys.zoom_meeting_id, "zoom_meeting_id");
+    expect_str_or_null(back.keys.join_url, u->keys.join_url, "join_url");
+    expect_str_or_null(back.keys.calendar_event_id, u->keys.calendar_event_id, "calendar_event_id");
+    expect_str_or_null(back.keys.ical_uid, u->keys.ical_uid, "ical_uid");
+    expect_str_or_null(back.keys.start_time, u->keys.start_time, "start_time");
+    expect_str_or_null(back.keys.calendar_type, u->keys.calendar_type, "calendar_type");
+    cr_expect_eq(back.keys.nattendee_emails, u->keys.nattendee_emails);
+    for (size_t i = 0; i < u->keys.nattendee_emails && i < back.keys.nattendee_emails; i++)
+        expect_str_or_null(back.keys.attendee_emails[i], u->keys.attendee_emails[i], "attendee_emails[]");
     expect_str_or_null(back.request_id, u->request_id, "request_id");
     expect_str_or_null(back.sender, u->sender, "sender");
     expect_str_or_null(back.event_type, u->event_type, "event_type");
@@ -52,15 +52,15 @@ Test(update, round_trip_all_fields)
         .body_json = "{\"outcome_id\":\"outcome_x\",\"user_note_html\":\"<p>a &amp; \\\"b\\\" é</p>\","
                      "\"custom\":{\"n\":1.50,\"l\":[true,null]}}",
         .note_mode = NOTE_APPEND,
-        .zoom_meeting_id = "85746392011",
-        .join_url = "https://us02web.zoom.us/j/85746392011?pwd=abc",
-        .calendar_event_id = "AAMkAGI2",
-        .ical_uid = "040000008200E00074C5B7101A82E008",
-        .start_time = "2026-11-25T09:00:03Z",
-        .calendar_type = "microsoft",
+        .keys.zoom_meeting_id = "85746392011",
+        .keys.join_url = "https://us02web.zoom.us/j/85746392011?pwd=abc",
+        .keys.calendar_event_id = "AAMkAGI2",
+        .keys.ical_uid = "040000008200E00074C5B7101A82E008",
+        .keys.start_time = "2026-11-25T09:00:03Z",
+        .keys.calendar_type = "microsoft",
         .request_id = "lb-7f3a-42",
-        .attendee_emails = (char *[]){"dana@acme.example", "host@seller.example"},
-        .nattendee_emails = 2,
+        .keys.attendee_emails = (char *[]){"dana@acme.example", "host@seller.example"},
+        .keys.nattendee_emails = 2,
         .sender = "zoom",
         .event_type = "meeting.summary_completed",
         .rule_index = 7,
@@ -155,15 +155,15 @@ Test(update, order_key_prefers_the_activity_id_then_lookup_keys)
 {
     close_update u = {0};
     cr_expect_null(update_order_key(&u), "an update naming nothing is unordered");
-    u.join_url = "https://x.zoom.us/j/1";
+    u.keys.join_url = "https://x.zoom.us/j/1";
     char *k = update_order_key(&u);
     cr_expect_str_eq(k, "join:https://x.zoom.us/j/1");
     free(k);
-    u.calendar_event_id = "AAMk=";
+    u.keys.calendar_event_id = "AAMk=";
     k = update_order_key(&u);
     cr_expect_str_eq(k, "cal:AAMk=");
     free(k);
-    u.zoom_meeting_id = "85746392011";
+    u.keys.zoom_meeting_id = "85746392011";
     k = update_order_key(&u);
     cr_expect_str_eq(k, "zoom:85746392011");
     free(k);
@@ -185,10 +185,10 @@ Test(update, rows_from_before_attendee_emails_still_parse)
     close_update u;
     char err[256] = "";
     cr_assert_eq(update_parse(old, strlen(old), &u, err, sizeof(err)), 0, "%s", err);
-    cr_assert_str_eq(u.zoom_meeting_id, "85746392011");
-    cr_assert_null(u.calendar_type);
-    cr_assert_eq(u.nattendee_emails, 0);
-    cr_assert_null(u.attendee_emails);
+    cr_assert_str_eq(u.keys.zoom_meeting_id, "85746392011");
+    cr_assert_null(u.keys.calendar_type);
+    cr_assert_eq(u.keys.nattendee_emails, 0);
+    cr_assert_null(u.keys.attendee_emails);
     update_clear(&u);
 }
 
@@ -206,14 +206,14 @@ Test(update, attendee_emails_must_be_strings)
 Test(update, add_email_skips_empty_and_duplicates_in_any_case)
 {
     close_update u = {0};
-    cr_assert_eq(update_add_email(&u, "Dana@Acme.example"), 0);
-    cr_assert_eq(update_add_email(&u, "dana@acme.EXAMPLE"), 0);
-    cr_assert_eq(update_add_email(&u, ""), 0);
-    cr_assert_eq(update_add_email(&u, NULL), 0);
-    cr_assert_eq(update_add_email(&u, "host@seller.example"), 0);
-    cr_assert_eq(u.nattendee_emails, 2);
-    cr_assert_str_eq(u.attendee_emails[0], "Dana@Acme.example");
-    cr_assert_str_eq(u.attendee_emails[1], "host@seller.example");
+    cr_assert_eq(lookup_keys_add_email(&u.keys, "Dana@Acme.example"), 0);
+    cr_assert_eq(lookup_keys_add_email(&u.keys, "dana@acme.EXAMPLE"), 0);
+    cr_assert_eq(lookup_keys_add_email(&u.keys, ""), 0);
+    cr_assert_eq(lookup_keys_add_email(&u.keys, NULL), 0);
+    cr_assert_eq(lookup_keys_add_email(&u.keys, "host@seller.example"), 0);
+    cr_assert_eq(u.keys.nattendee_emails, 2);
+    cr_assert_str_eq(u.keys.attendee_emails[0], "Dana@Acme.example");
+    cr_assert_str_eq(u.keys.attendee_emails[1], "host@seller.example");
     update_clear(&u);
 }
 

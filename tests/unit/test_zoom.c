@@ -363,11 +363,11 @@ Test(zoom, parses_every_sample)
         cr_expect_str_eq(ev->sender, "zoom");
         cr_expect_eq(ev->tree, c.tree, "%s: the event carries the whole body tree", want->sample);
         expect_str_or_null(ev->event_type, want->event_type, "event_type", want->sample);
-        expect_str_or_null(ev->zoom_meeting_id, want->zoom_meeting_id, "zoom_meeting_id", want->sample);
-        expect_str_or_null(ev->start_time, want->start_time, "start_time", want->sample);
+        expect_str_or_null(ev->keys.zoom_meeting_id, want->zoom_meeting_id, "zoom_meeting_id", want->sample);
+        expect_str_or_null(ev->keys.start_time, want->start_time, "start_time", want->sample);
         expect_str_or_null(ev->end_time, want->end_time, "end_time", want->sample);
         expect_str_or_null(ev->dedup_key, want->dedup_key, "dedup_key", want->sample);
-        expect_str_or_null(ev->join_url, NULL, "join_url", want->sample);
+        expect_str_or_null(ev->keys.join_url, NULL, "join_url", want->sample);
         expect_str_or_null(ev->close_activity_id, NULL, "close_activity_id", want->sample);
         event_list_free(&list);
         case_close(&c);
@@ -381,8 +381,8 @@ Test(zoom, reads_join_url_and_numeric_ids)
                        "\"join_url\":\"https://acme.zoom.us/j/123?pwd=x\"}}}");
     event_list list = {0};
     parse_one(&c, &list);
-    cr_expect_str_eq(list.items[0].join_url, "https://acme.zoom.us/j/123?pwd=x");
-    cr_expect_str_eq(list.items[0].zoom_meeting_id, "123");
+    cr_expect_str_eq(list.items[0].keys.join_url, "https://acme.zoom.us/j/123?pwd=x");
+    cr_expect_str_eq(list.items[0].keys.zoom_meeting_id, "123");
     /* No uuid: the numeric id names the meeting. */
     cr_expect_str_eq(list.items[0].dedup_key, "meeting.started:123:17");
     event_list_free(&list);
@@ -432,7 +432,7 @@ Test(zoom, no_dedup_key_without_event_ts)
     event_list list = {0};
     parse_one(&c, &list);
     cr_expect_null(list.items[0].dedup_key);
-    cr_expect_null(list.items[0].zoom_meeting_id);
+    cr_expect_null(list.items[0].keys.zoom_meeting_id);
     event_list_free(&list);
     case_close(&c);
 }
