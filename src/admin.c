@@ -485,7 +485,7 @@ static void admin_free(admin *a)
 admin *admin_start(const config *cfg, queue *q, char *err, size_t errlen)
 {
     err[0] = '\0';
-    if (cfg->admin_listener.port == 0)
+    if (cfg->admin.listen.port == 0)
         return NULL;
     admin *a = calloc(1, sizeof(*a));
     if (a == NULL) {
@@ -496,7 +496,7 @@ admin *admin_start(const config *cfg, queue *q, char *err, size_t errlen)
     a->q = q;
     a->fd = -1;
     h2o_config_init(&a->globalconf);
-    if (token_digest(cfg->admin_token, strlen(cfg->admin_token), a->token_digest) != 0) {
+    if (token_digest(cfg->admin.token, strlen(cfg->admin.token), a->token_digest) != 0) {
         snprintf(err, errlen, "cannot hash the admin token");
         admin_free(a);
         return NULL;
@@ -514,20 +514,19 @@ admin *admin_start(const config *cfg, queue *q, char *err, size_t errlen)
     answer_register_filter(pathconf, start_config, a);
     answer_register_filter(&host->fallback_path, start_config, a);
 
-    if ((a->fd = listener_open(&cfg->admin_listener, ADMIN_LISTEN_BACKLOG, "admin listen", err, errlen)) <
-            0 ||
+    if ((a->fd = listener_open(&cfg->admin.listen, ADMIN_LISTEN_BACKLOG, "admin listen", err, errlen)) < 0 ||
         pthread_create(&a->tid, NULL, admin_main, a) != 0) {
         if (err[0] == '\0')
             snprintf(err, errlen, "cannot start the admin thread");
         admin_free(a);
         return NULL;
     }
-    log_write(LOG_INFO, "admin listener started", "host", cfg->admin_listener.host,
-              LOG_INT("port", cfg->admin_listener.port), NULL);
-    if (!is_loopback(cfg->admin_listener.host))
+    log_write(LOG_INFO, "admin listener started", "host", cfg->admin.listen.host,
+              LOG_INT("port", cfg->admin.listen.port), NULL);
+    if (!is_loopback(cfg->admin.listen.host))
         log_write(LOG_WARN,
                   "admin listener is not on loopback: it speaks plain HTTP, keep it on a private network",
-                  "host", cfg->admin_listener.host, NULL);
+                  "host", cfg->admin.listen.host, NULL);
     return a;
 }
 

@@ -30,7 +30,7 @@
 
 typedef struct admin admin;
 
-/* Binds cfg->admin_listener and starts the admin thread. NULL with err empty
+/* Binds cfg->admin.listen and starts the admin thread. NULL with err empty
  * when the admin API is off; NULL with err filled when it cannot start. cfg
  * and q must outlive admin_stop. */
 admin *admin_start(const config *cfg, queue *q, char *err, size_t errlen);

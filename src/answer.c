@@ -213,7 +213,7 @@ static void answer_on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostr
     char status[8];
     snprintf(status, sizeof(status), "%d", req->res.status);
     metrics_inc("closehook_http_requests_total", METRIC_LABELS(route, source, status));
-    if (cfg->access_log) {
+    if (cfg->log.access) {
         struct timeval now;
         gettimeofday(&now, NULL);
         double ms = (now.tv_sec - req->timestamps.request_begin_at.tv_sec) * 1e3 +

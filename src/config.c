@@ -85,31 +85,32 @@
 #define MAX_DONE_RETENTION_S (365L * 24 * 3600)
 
 const number_setting config_numbers[] = {
-    {"shutdown", "drain_delay_ms", NUM_LONG, offsetof(config, drain_delay_ms), 0, MAX_DRAIN_DELAY_MS,
+    {"shutdown", "drain_delay_ms", NUM_LONG, offsetof(config, shutdown.drain_delay_ms), 0, MAX_DRAIN_DELAY_MS,
      DEFAULT_DRAIN_DELAY_MS},
-    {"store", "max_pending", NUM_LONG, offsetof(config, store_max_pending), 1, MAX_MAX_PENDING,
+    {"store", "max_pending", NUM_LONG, offsetof(config, store.max_pending), 1, MAX_MAX_PENDING,
      DEFAULT_MAX_PENDING},
-    {"store", "max_size_mb", NUM_LONG, offsetof(config, store_max_size_mb), 0, MAX_STORE_SIZE_MB, 0},
-    {"store", "done_retention_s", NUM_LONG, offsetof(config, store_done_retention_s), 0, MAX_DONE_RETENTION_S,
+    {"store", "max_size_mb", NUM_LONG, offsetof(config, store.max_size_mb), 0, MAX_STORE_SIZE_MB, 0},
+    {"store", "done_retention_s", NUM_LONG, offsetof(config, store.done_retention_s), 0, MAX_DONE_RETENTION_S,
      DEFAULT_DONE_RETENTION_S},
     {NULL, "threads", NUM_INT, offsetof(config, threads), 0, MAX_THREADS, 0},
     {NULL, "body_limit", NUM_SIZE, offsetof(config, body_limit), 1, MAX_BODY_LIMIT, DEFAULT_BODY_LIMIT},
-    {"close", "timeout_ms", NUM_LONG, offsetof(config, close_timeout_ms), 1, MAX_CLOSE_TIMEOUT_MS,
+    {"close", "timeout_ms", NUM_LONG, offsetof(config, close.timeout_ms), 1, MAX_CLOSE_TIMEOUT_MS,
      DEFAULT_CLOSE_TIMEOUT_MS},
-    {"delivery", "workers", NUM_INT, offsetof(config, delivery_workers), 1, MAX_DELIVERY_WORKERS,
+    {"delivery", "workers", NUM_INT, offsetof(config, delivery.workers), 1, MAX_DELIVERY_WORKERS,
      DEFAULT_DELIVERY_WORKERS},
-    {"delivery", "retry_initial_ms", NUM_LONG, offsetof(config, retry_initial_ms), 1, MAX_RETRY_MS,
+    {"delivery", "retry_initial_ms", NUM_LONG, offsetof(config, delivery.retry_initial_ms), 1, MAX_RETRY_MS,
      DEFAULT_RETRY_INITIAL_MS},
-    {"delivery", "retry_max_ms", NUM_LONG, offsetof(config, retry_max_ms), 1, MAX_RETRY_MS,
+    {"delivery", "retry_max_ms", NUM_LONG, offsetof(config, delivery.retry_max_ms), 1, MAX_RETRY_MS,
      DEFAULT_RETRY_MAX_MS},
-    {"delivery", "max_age_s", NUM_LONG, offsetof(config, max_age_s), 1, MAX_MAX_AGE_S, DEFAULT_MAX_AGE_S},
-    {"delivery", "per_credential", NUM_INT, offsetof(config, delivery_per_credential), 0,
+    {"delivery", "max_age_s", NUM_LONG, offsetof(config, delivery.max_age_s), 1, MAX_MAX_AGE_S,
+     DEFAULT_MAX_AGE_S},
+    {"delivery", "per_credential", NUM_INT, offsetof(config, delivery.per_credential), 0,
      MAX_DELIVERY_WORKERS, 0},
-    {"resolve", "window_s", NUM_LONG, offsetof(config, resolve_window_s), 1, MAX_RESOLVE_WINDOW_S,
+    {"resolve", "window_s", NUM_LONG, offsetof(config, resolve.window_s), 1, MAX_RESOLVE_WINDOW_S,
      DEFAULT_RESOLVE_WINDOW_S},
-    {"resolve", "attendee_window_s", NUM_LONG, offsetof(config, resolve_attendee_window_s), 1,
+    {"resolve", "attendee_window_s", NUM_LONG, offsetof(config, resolve.attendee_window_s), 1,
      MAX_RESOLVE_WINDOW_S, DEFAULT_RESOLVE_ATTENDEE_WINDOW_S},
-    {"resolve", "cache_ttl_s", NUM_LONG, offsetof(config, resolve_cache_ttl_s), 1, MAX_RESOLVE_CACHE_TTL_S,
+    {"resolve", "cache_ttl_s", NUM_LONG, offsetof(config, resolve.cache_ttl_s), 1, MAX_RESOLVE_CACHE_TTL_S,
      DEFAULT_RESOLVE_CACHE_TTL_S},
 };
 const size_t config_nnumbers = sizeof(config_numbers) / sizeof(config_numbers[0]);
@@ -308,9 +309,9 @@ static void load_numbers(loader *ld, config *cfg, yajl_val root)
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->threads = cpus < 1 ? 1 : cpus > MAX_THREADS ? MAX_THREADS : (int)cpus;
     }
-    if (cfg->retry_max_ms < cfg->retry_initial_ms)
+    if (cfg->delivery.retry_max_ms < cfg->delivery.retry_initial_ms)
         loader_fail(ld, "delivery", "retry_max_ms", "must be at least delivery.retry_initial_ms (%ld)",
-                    cfg->retry_initial_ms);
+                    cfg->delivery.retry_initial_ms);
 }
 
 static void load_listener(loader *ld, yajl_val obj, const char *where, config_listener *l)
@@ -426,20 +427,20 @@ static void check_base_url(loader *ld, char *url)
 static void load_log(loader *ld, config *cfg, yajl_val root)
 {
     static const char *const levels[] = {"debug", "info", "warn", "error", NULL};
-    cfg->access_log = 1;
-    cfg->log_level = LOG_INFO;
+    cfg->log.access = 1;
+    cfg->log.level = LOG_INFO;
     yajl_val section = get_section(ld, root, "log", log_keys);
     yajl_val access = json_member(section, "access");
     if (access != NULL && !YAJL_IS_TRUE(access) && !YAJL_IS_FALSE(access))
         loader_fail(ld, "log", "access", "must be true or false");
     else if (access != NULL)
-        cfg->access_log = YAJL_IS_TRUE(access);
+        cfg->log.access = YAJL_IS_TRUE(access);
     yajl_val level = json_member(section, "level");
     if (level == NULL)
         return;
     for (int i = 0; levels[i] != NULL; i++) {
         if (YAJL_IS_STRING(level) && strcmp(level->u.string, levels[i]) == 0) {
-            cfg->log_level = (log_level)i;
+            cfg->log.level = (log_level)i;
             return;
         }
     }
@@ -462,37 +463,37 @@ static void load_admin(loader *ld, config *cfg, yajl_val root)
     if (listen == NULL)
         loader_fail(ld, "admin", "listen", "required");
     else
-        load_listener(ld, listen, "admin.listen", &cfg->admin_listener);
+        load_listener(ld, listen, "admin.listen", &cfg->admin.listen);
     for (size_t i = 0; listen != NULL && i < cfg->nlisteners; i++)
-        if (cfg->listeners[i].port == cfg->admin_listener.port)
+        if (cfg->listeners[i].port == cfg->admin.listen.port)
             loader_fail(ld, "admin.listen", "port", "%d is a webhook listener's port too",
-                        cfg->admin_listener.port);
+                        cfg->admin.listen.port);
     const char *ref = loader_get_string(ld, section, "admin", "token", 1);
-    if (ref == NULL || (cfg->admin_token_ref = loader_xstrdup(ld, ref)) == NULL)
+    if (ref == NULL || (cfg->admin.token_ref = loader_xstrdup(ld, ref)) == NULL)
         return;
     int absent;
     char why[CONFIG_LINE_MAX / 2];
     if (ld->flags & CONFIG_LOAD_NO_SECRETS)
         return;
-    cfg->admin_token = loader_resolve_reference(ld, ref, "admin", "token", &absent, why, sizeof(why));
+    cfg->admin.token = loader_resolve_reference(ld, ref, "admin", "token", &absent, why, sizeof(why));
     if (absent)
         loader_fail(ld, "admin", "token", "%s", why);
-    else if (cfg->admin_token != NULL && strlen(cfg->admin_token) < ADMIN_TOKEN_MIN)
+    else if (cfg->admin.token != NULL && strlen(cfg->admin.token) < ADMIN_TOKEN_MIN)
         loader_fail(ld, "admin", "token", "must be at least %d characters", ADMIN_TOKEN_MIN);
 }
 
 static void load_settings(loader *ld, config *cfg, yajl_val root)
 {
-    cfg->store_path = loader_xstrdup(ld, DEFAULT_STORE_PATH);
-    cfg->close_base_url = loader_xstrdup(ld, DEFAULT_BASE_URL);
+    cfg->store.path = loader_xstrdup(ld, DEFAULT_STORE_PATH);
+    cfg->close.base_url = loader_xstrdup(ld, DEFAULT_BASE_URL);
     load_listen(ld, cfg, root);
     get_section(ld, root, "shutdown", shutdown_keys);
     yajl_val store = get_section(ld, root, "store", store_keys);
-    loader_set_string(ld, store, "store", "path", &cfg->store_path);
+    loader_set_string(ld, store, "store", "path", &cfg->store.path);
     yajl_val close = get_section(ld, root, "close", close_keys);
-    loader_set_string(ld, close, "close", "base_url", &cfg->close_base_url);
-    if (cfg->close_base_url != NULL)
-        check_base_url(ld, cfg->close_base_url);
+    loader_set_string(ld, close, "close", "base_url", &cfg->close.base_url);
+    if (cfg->close.base_url != NULL)
+        check_base_url(ld, cfg->close.base_url);
     get_section(ld, root, "delivery", delivery_keys);
     get_section(ld, root, "resolve", resolve_keys);
     load_numbers(ld, cfg, root);
@@ -601,11 +602,11 @@ void config_free(config *cfg)
     }
     free(cfg->listeners);
     netaddr_list_free(&cfg->trusted_proxies);
-    free(cfg->store_path);
-    free(cfg->close_base_url);
-    free(cfg->admin_listener.host);
-    free(cfg->admin_token_ref);
-    secret_free(cfg->admin_token);
+    free(cfg->store.path);
+    free(cfg->close.base_url);
+    free(cfg->admin.listen.host);
+    free(cfg->admin.token_ref);
+    secret_free(cfg->admin.token);
     free(cfg->placeholder_first);
     free(cfg->path);
     free(cfg);

@@ -93,39 +93,69 @@ typedef struct route {
     netaddr_list allow_ips; /* "allow_ips": empty = any client */
 } route;
 
+/* Each section of the file has its own struct, as nginx gives each module its
+ * own conf; a module reads the sections it needs. */
+typedef struct config_store {
+    char *path;
+    long max_pending;      /* "store.max_pending": 503 past this backlog */
+    long max_size_mb;      /* "store.max_size_mb": 0 = no cap */
+    long done_retention_s; /* "store.done_retention_s": dedup memory */
+} config_store;
+
+typedef struct config_close {
+    char *base_url; /* no trailing slash */
+    long timeout_ms;
+} config_close;
+
+typedef struct config_delivery {
+    int workers;
+    int per_credential; /* 0: workers - 1, at least 1 (delivery.c) */
+    long retry_initial_ms;
+    long retry_max_ms;
+    long max_age_s;
+} config_delivery;
+
+typedef struct config_resolve {
+    long window_s;
+    long attendee_window_s;
+    long cache_ttl_s;
+} config_resolve;
+
+typedef struct config_shutdown {
+    long drain_delay_ms; /* "shutdown.drain_delay_ms": serve on after SIGTERM */
+} config_shutdown;
+
+typedef struct config_log {
+    int access;      /* "log.access": one line per HTTP answer */
+    log_level level; /* "log.level" */
+} config_log;
+
+typedef struct config_admin {
+    config_listener listen; /* "admin.listen"; port 0: no admin listener */
+    char *token_ref;        /* "admin.token", safe to print */
+    char *token;            /* resolved; non-NULL whenever admin is on */
+} config_admin;
+
 typedef struct config {
     char *path;
     config_listener *listeners;
     size_t nlisteners;
     int threads;
     size_t body_limit;
-    char *store_path;
-    char *close_base_url; /* no trailing slash */
-    long close_timeout_ms;
-    int delivery_workers;
-    int delivery_per_credential; /* 0: workers (delivery.c) */
-    long retry_initial_ms;
-    long retry_max_ms;
-    long max_age_s;
-    long resolve_window_s;
-    long resolve_attendee_window_s;
-    long resolve_cache_ttl_s;
-    long drain_delay_ms;            /* "shutdown.drain_delay_ms": serve on after SIGTERM */
-    long store_max_pending;         /* "store.max_pending": 503 past this backlog */
-    long store_max_size_mb;         /* "store.max_size_mb": 0 = no cap */
-    long store_done_retention_s;    /* "store.done_retention_s": dedup memory */
-    netaddr_list trusted_proxies;   /* "trusted_proxies": peers whose X-Forwarded-For we believe */
-    int access_log;                 /* "log.access": one line per HTTP answer */
-    config_listener admin_listener; /* "admin.listen"; port 0: no admin listener */
-    char *admin_token_ref;          /* "admin.token", safe to print */
-    char *admin_token;              /* resolved; non-NULL whenever admin is on */
-    log_level log_level;            /* "log.level" */
+    netaddr_list trusted_proxies; /* "trusted_proxies": peers whose X-Forwarded-For we believe */
     credential *credentials;
     size_t ncredentials;
     route *routes;
     size_t nroutes;
     size_t nplaceholders;    /* placeholder values accepted (CONFIG_LOAD_ALLOW_PLACEHOLDERS) */
     char *placeholder_first; /* "FILE:LINE: KEY" of the first of them; NULL when none */
+    config_store store;
+    config_close close;
+    config_delivery delivery;
+    config_resolve resolve;
+    config_shutdown shutdown;
+    config_log log;
+    config_admin admin;
 } config;
 
 /* Loads path. Returns a config, or NULL with every problem written to err (one

@@ -119,21 +119,21 @@ static void gen_config(yajl_gen g, const config *cfg)
     json_gen_str(g, "log");
     yajl_gen_map_open(g);
     json_gen_str(g, "access");
-    yajl_gen_bool(g, cfg->access_log);
+    yajl_gen_bool(g, cfg->log.access);
     static const char *const levels[] = {"debug", "info", "warn", "error"};
-    json_gen_kv_str(g, "level", levels[cfg->log_level]);
+    json_gen_kv_str(g, "level", levels[cfg->log.level]);
     yajl_gen_map_close(g);
-    if (cfg->admin_listener.port != 0) {
+    if (cfg->admin.listen.port != 0) {
         json_gen_str(g, "admin");
         yajl_gen_map_open(g);
-        json_gen_kv_str(g, "host", cfg->admin_listener.host);
-        json_gen_kv_int(g, "port", cfg->admin_listener.port);
-        gen_secret_ref(g, "token", cfg->admin_token_ref, cfg->admin_token != NULL);
+        json_gen_kv_str(g, "host", cfg->admin.listen.host);
+        json_gen_kv_int(g, "port", cfg->admin.listen.port);
+        gen_secret_ref(g, "token", cfg->admin.token_ref, cfg->admin.token != NULL);
         yajl_gen_map_close(g);
     }
     gen_numbers(g, cfg, NULL);
-    gen_section(g, cfg, "store", "path", cfg->store_path);
-    gen_section(g, cfg, "close", "base_url", cfg->close_base_url);
+    gen_section(g, cfg, "store", "path", cfg->store.path);
+    gen_section(g, cfg, "close", "base_url", cfg->close.base_url);
     gen_section(g, cfg, "delivery", NULL, NULL);
     gen_section(g, cfg, "resolve", NULL, NULL);
     gen_section(g, cfg, "shutdown", NULL, NULL);

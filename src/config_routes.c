@@ -69,8 +69,8 @@ static void load_oauth(loader *ld, config *cfg, credential *c, yajl_val obj, con
         loader_fail(ld, at, "client_id", "must not be empty");
     else if (id != NULL)
         o->client_id = loader_xstrdup(ld, id);
-    if (cfg->close_base_url != NULL &&
-        asprintf(&o->token_url, "%s" DEFAULT_TOKEN_PATH, cfg->close_base_url) < 0)
+    if (cfg->close.base_url != NULL &&
+        asprintf(&o->token_url, "%s" DEFAULT_TOKEN_PATH, cfg->close.base_url) < 0)
         o->token_url = NULL;
     loader_set_string(ld, obj, at, "token_url", &o->token_url);
     if (o->token_url != NULL)

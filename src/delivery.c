@@ -202,7 +202,7 @@ static void settle_retry(worker *w, const queue_row *row, const char *reason, do
     const config *cfg = w->cfg;
     int64_t now = now_ms();
     int failed = failed_attempts(w, row);
-    if (now - row->created_at > (int64_t)cfg->max_age_s * 1000) {
+    if (now - row->created_at > (int64_t)cfg->delivery.max_age_s * 1000) {
         char *msg = NULL;
         if (asprintf(&msg, "gave up after %d attempts over max_age: %s", failed, reason) < 0)
             msg = NULL;
@@ -210,7 +210,7 @@ static void settle_retry(worker *w, const queue_row *row, const char *reason, do
         free(msg);
         return;
     }
-    int64_t wait = delivery_backoff_ms(failed, cfg->retry_initial_ms, cfg->retry_max_ms);
+    int64_t wait = delivery_backoff_ms(failed, cfg->delivery.retry_initial_ms, cfg->delivery.retry_max_ms);
     int64_t asked = (int64_t)(retry_after_s * 1000.0);
     if (asked > wait)
         wait = asked;
@@ -245,13 +245,13 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
     snprintf(id, sizeof(id), "%" PRId64, row->id);
     int n;
     if (u->activity_id != NULL)
-        n = asprintf(&url, "%s/api/v1/activity/meeting/%s/", w->cfg->close_base_url, u->activity_id);
+        n = asprintf(&url, "%s/api/v1/activity/meeting/%s/", w->cfg->close.base_url, u->activity_id);
     else if (u->keys.zoom_meeting_id != NULL)
-        n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: zoom id %s)/", w->cfg->close_base_url,
+        n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: zoom id %s)/", w->cfg->close.base_url,
                      u->keys.zoom_meeting_id);
     else
         n = asprintf(&url, "%s/api/v1/activity/meeting/(resolve: by the webhook's lookup keys)/",
-                     w->cfg->close_base_url);
+                     w->cfg->close.base_url);
     log_write(LOG_INFO, "dry-run: would PUT", "method", "PUT", "url", n < 0 ? NULL : url, "body",
               u->body_json, "route", row->route, "id", id, "request_id", u->request_id, NULL);
     if (n >= 0)
@@ -264,10 +264,10 @@ static void dry_run(worker *w, const queue_row *row, const close_update *u)
 static resolve_options resolve_opts(const worker *w, int skip_cache)
 {
     const config *cfg = w->cfg;
-    resolve_options o = {.window_s = cfg->resolve_window_s,
-                         .attendee_window_s = cfg->resolve_attendee_window_s,
+    resolve_options o = {.window_s = cfg->resolve.window_s,
+                         .attendee_window_s = cfg->resolve.attendee_window_s,
                          .cache = w->d->cache,
-                         .cache_ttl_s = cfg->resolve_cache_ttl_s,
+                         .cache_ttl_s = cfg->resolve.cache_ttl_s,
                          .skip_cache = skip_cache};
     return o;
 }
@@ -296,7 +296,7 @@ static int find_target(worker *w, const queue_row *row, const credential *cred, 
     case RESOLVE_FOUND:
         return 0;
     case RESOLVE_NOT_FOUND:
-        if (now_ms() - row->created_at > (int64_t)w->cfg->max_age_s * 1000) {
+        if (now_ms() - row->created_at > (int64_t)w->cfg->delivery.max_age_s * 1000) {
             snprintf(reason, sizeof(reason), "unresolved: %s (gave up after %d attempts over max_age)",
                      detail, failed_attempts(w, row));
             settle_dead(w, row, reason, 0);
@@ -549,7 +549,7 @@ static void idle(delivery *d, unsigned long seen, int64_t next_due_ms)
  * while a daemon with one credential still sends on `workers` threads. */
 static int credential_cap(const delivery *d, const config *cfg)
 {
-    int cap = cfg->delivery_per_credential > 0 ? cfg->delivery_per_credential : cfg->delivery_workers;
+    int cap = cfg->delivery.per_credential > 0 ? cfg->delivery.per_credential : cfg->delivery.workers;
     if (cap > d->nworkers - 1)
         cap = d->nworkers - 1; /* a reload cannot take the spare thread away */
     return cap > 0 ? cap : 1;
@@ -558,8 +558,8 @@ static int credential_cap(const delivery *d, const config *cfg)
 /* The pool's size for cfg: the workers, and at least one more than the cap. */
 static int pool_size(const config *cfg)
 {
-    int workers = cfg->delivery_workers > 0 ? cfg->delivery_workers : 1;
-    int cap = cfg->delivery_per_credential > 0 ? cfg->delivery_per_credential : workers;
+    int workers = cfg->delivery.workers > 0 ? cfg->delivery.workers : 1;
+    int cap = cfg->delivery.per_credential > 0 ? cfg->delivery.per_credential : workers;
     return cap + 1 > workers ? cap + 1 : workers;
 }
 
@@ -715,7 +715,7 @@ delivery *delivery_start(const config *cfg, queue *q, int dry_run)
     for (int i = 0; i < d->nworkers; i++) {
         worker *w = &d->workers[i];
         w->d = d;
-        w->client = close_client_new(cfg->close_base_url, cfg->close_timeout_ms);
+        w->client = close_client_new(cfg->close.base_url, cfg->close.timeout_ms);
         if (w->client != NULL) {
             close_client_set_oauth(w->client, d->oauth);
             close_client_set_rate_limit(w->client, d->rl);

@@ -18,7 +18,7 @@
 
 typedef struct delivery delivery;
 
-/* Starts cfg->delivery_workers threads. NULL on failure. */
+/* Starts cfg->delivery.workers threads. NULL on failure. */
 delivery *delivery_start(const config *cfg, queue *q, int dry_run);
 /* Makes cfg the config rows are delivered under from now on (SIGHUP reload);
  * the caller keeps the old one allocated until after delivery_stop. A reload

@@ -335,7 +335,7 @@ int dlq_cli_run(int argc, char **argv, FILE *out, FILE *err)
     if (cfg == NULL)
         return 1;
     char why[512];
-    queue *q = queue_open(cfg->store_path, why, sizeof(why));
+    queue *q = queue_open(cfg->store.path, why, sizeof(why));
     if (q == NULL) {
         fprintf(err, "closehook dlq: %s\n", why);
         rc = 1;

@@ -288,7 +288,7 @@ static int init_state(oauth *o, token_state *st, const credential *c, const conf
 {
     st->cred = c;
     pthread_mutex_init(&st->lock, NULL);
-    st->http = close_client_new(cfg->close_base_url, cfg->close_timeout_ms);
+    st->http = close_client_new(cfg->close.base_url, cfg->close.timeout_ms);
     if (st->http == NULL)
         return -1;
     if (load_stored(o, st)) {

@@ -54,7 +54,7 @@ static const char *needs_restart(const config *cur, const config *next)
         if (cur->listeners[i].port != next->listeners[i].port ||
             strcmp(cur->listeners[i].host, next->listeners[i].host) != 0)
             return "\"listen\" changed: listeners are bound at start; restart to change them";
-    if (strcmp(cur->store_path, next->store_path) != 0)
+    if (strcmp(cur->store.path, next->store.path) != 0)
         return "\"store.path\" changed: the queue is open; restart to change it";
     /* oauth.c keeps a token pair per OAuth credential from the start on;
      * serving one it has none for would dead-letter its routes' updates. */
@@ -68,7 +68,7 @@ static const char *needs_restart(const config *cur, const config *next)
 static void warn_start_up_values(const config *cur, const config *next)
 {
     if (cur->threads != next->threads || cur->body_limit != next->body_limit ||
-        cur->delivery_workers != next->delivery_workers)
+        cur->delivery.workers != next->delivery.workers)
         log_write(LOG_WARN, "reload: threads, body_limit and delivery.workers keep their start-up values",
                   NULL);
 }
@@ -105,7 +105,7 @@ int reloader_reload(reloader *r)
     r->retired[r->nretired++] = r->active;
     r->active = next;
     delivery_set_config(r->d, next);
-    log_set_level(next->log_level);
+    log_set_level(next->log.level);
     log_write(LOG_INFO, "config reloaded", "config", r->path, LOG_INT("routes", next->nroutes), NULL);
     return 0;
 }

@@ -98,7 +98,7 @@ static int serve_parse(int argc, char **argv, serve_opts *o)
 /* Process-wide set-up before any thread: log level, build info, signals. */
 static void serve_prepare(const config *cfg, sigset_t *set)
 {
-    log_set_level(cfg->log_level);
+    log_set_level(cfg->log.level);
     cli_note_placeholders(cfg, "serve");
     char version_label[32];
     snprintf(version_label, sizeof(version_label), "%s", CLOSEHOOK_VERSION);
@@ -116,16 +116,16 @@ static void serve_prepare(const config *cfg, sigset_t *set)
 static int serve_open_store(const config *cfg, serve_parts *p)
 {
     char err[512] = "";
-    if (store_lock_take(cfg->store_path, err, sizeof(err)) != 0) {
+    if (store_lock_take(cfg->store.path, err, sizeof(err)) != 0) {
         log_write(LOG_ERROR, "refusing to start", "error", err, NULL);
         return -1;
     }
-    if ((p->q = queue_open(cfg->store_path, err, sizeof(err))) == NULL) {
+    if ((p->q = queue_open(cfg->store.path, err, sizeof(err))) == NULL) {
         log_write(LOG_ERROR, "cannot open the store", "error", err, NULL);
         return -1;
     }
-    if (queue_set_limits(p->q, cfg->store_max_size_mb, cfg->store_done_retention_s) != 0) {
-        log_write(LOG_ERROR, "cannot cap the store's size", "store", cfg->store_path, NULL);
+    if (queue_set_limits(p->q, cfg->store.max_size_mb, cfg->store.done_retention_s) != 0) {
+        log_write(LOG_ERROR, "cannot cap the store's size", "store", cfg->store.path, NULL);
         return -1;
     }
     return queue_recover_inflight(p->q) < 0 ? -1 : 0;
@@ -149,7 +149,7 @@ static int serve_start_parts(const config *cfg, int dry_run, serve_parts *p)
     }
     log_write(LOG_INFO, "closehook started", "version", CLOSEHOOK_VERSION, "config", cfg->path, "host",
               cfg->listeners[0].host, LOG_INT("port", cfg->listeners[0].port),
-              LOG_INT("threads", cfg->threads), "store", cfg->store_path, LOG_BOOL("dry_run", dry_run), NULL);
+              LOG_INT("threads", cfg->threads), "store", cfg->store.path, LOG_BOOL("dry_run", dry_run), NULL);
     return 0;
 }
 

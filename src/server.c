@@ -324,7 +324,7 @@ static int hook_refused_early(server_thread *thread, h2o_req_t *req, const route
     }
     /* Backpressure: past the high-water mark, a 503 with Retry-After is
      * honest; accepting what we may never deliver in time is not. */
-    if (queue_undelivered(srv->q) >= current_config(srv)->store_max_pending) {
+    if (queue_undelivered(srv->q) >= current_config(srv)->store.max_pending) {
         metrics_inc("closehook_webhooks_total", METRIC_LABELS(rt->name, "refused_backlog"));
         answer_unavailable(req, "the delivery backlog is over store.max_pending; retry later");
         return 1;
@@ -646,7 +646,7 @@ static uint64_t monotonic_ms(void)
  * at most SERVER_CLOSE_GRACE_MS. */
 static void drain(server_thread *thread, h2o_evloop_t *loop)
 {
-    uint64_t until = monotonic_ms() + (uint64_t)current_config(thread->srv)->drain_delay_ms;
+    uint64_t until = monotonic_ms() + (uint64_t)current_config(thread->srv)->shutdown.drain_delay_ms;
     while (monotonic_ms() < until)
         h2o_evloop_run(loop, SERVER_LOOP_TICK_MS);
     close_listeners(thread);

@@ -77,13 +77,13 @@ static int try_resolve(const config *cfg, const route *rt, const close_update *u
                 cred->secret_ref);
         return 1;
     }
-    close_client *c = close_client_new(cfg->close_base_url, cfg->close_timeout_ms);
+    close_client *c = close_client_new(cfg->close.base_url, cfg->close.timeout_ms);
     if (c == NULL) {
         fprintf(out, "  resolve: out of memory\n");
         return 1;
     }
-    resolve_options o = {.window_s = cfg->resolve_window_s,
-                         .attendee_window_s = cfg->resolve_attendee_window_s};
+    resolve_options o = {.window_s = cfg->resolve.window_s,
+                         .attendee_window_s = cfg->resolve.attendee_window_s};
     char detail[1024] = "";
     resolve_result r = resolve_find(c, cred, u, &o, activity_id, NULL, detail, sizeof(detail));
     close_client_free(c);
@@ -99,7 +99,7 @@ static int print_update(const config *cfg, const route *rt, const close_update *
         rc = try_resolve(cfg, rt, u, &found, out);
     const char *id = u->activity_id != NULL ? u->activity_id : found;
     if (id != NULL) {
-        fprintf(out, "  PUT %s/api/v1/activity/meeting/%s/\n", cfg->close_base_url, id);
+        fprintf(out, "  PUT %s/api/v1/activity/meeting/%s/\n", cfg->close.base_url, id);
     } else {
         fprintf(out, "  resolve would look the meeting up with:");
         const char *names[] = {"zoom_meeting_id", "join_url", "calendar_event_id", "ical_uid", "start_time"};
@@ -113,7 +113,7 @@ static int print_update(const config *cfg, const route *rt, const close_update *
             }
         }
         fprintf(out, "%s\n  PUT %s/api/v1/activity/meeting/<resolved id>/\n",
-                any ? "" : " (nothing: unresolvable)", cfg->close_base_url);
+                any ? "" : " (nothing: unresolvable)", cfg->close.base_url);
     }
     free(found);
     fprintf(out, "  Content-Type: application/json\n  %s\n", u->body_json);

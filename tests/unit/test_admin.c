@@ -116,8 +116,8 @@ Test(admin, off_unless_configured)
     char err[ERR_LEN] = "";
     config *cfg = load_with("", err);
     cr_assert_not_null(cfg, "%s", err);
-    cr_expect_eq(cfg->admin_listener.port, 0);
-    cr_expect_null(cfg->admin_token);
+    cr_expect_eq(cfg->admin.listen.port, 0);
+    cr_expect_null(cfg->admin.token);
     admin *a = admin_start(cfg, NULL, err, sizeof(err));
     cr_expect_null(a);
     cr_expect_str_eq(err, "", "off is not an error");
@@ -130,10 +130,10 @@ Test(admin, section_loads_listener_and_resolved_token)
     config *cfg =
         load_with("\"admin\": {\"listen\": {\"port\": 18081}, \"token\": \"env:ADMINTEST_TOKEN\"}", err);
     cr_assert_not_null(cfg, "%s", err);
-    cr_expect_str_eq(cfg->admin_listener.host, "127.0.0.1", "loopback by default");
-    cr_expect_eq(cfg->admin_listener.port, 18081);
-    cr_expect_str_eq(cfg->admin_token_ref, "env:ADMINTEST_TOKEN");
-    cr_expect_str_eq(cfg->admin_token, ADMIN_TOKEN);
+    cr_expect_str_eq(cfg->admin.listen.host, "127.0.0.1", "loopback by default");
+    cr_expect_eq(cfg->admin.listen.port, 18081);
+    cr_expect_str_eq(cfg->admin.token_ref, "env:ADMINTEST_TOKEN");
+    cr_expect_str_eq(cfg->admin.token, ADMIN_TOKEN);
     config_free(cfg);
 }
 
@@ -240,7 +240,7 @@ Test(admin, listener_needs_the_token_then_acts_on_the_store)
              port);
     config *cfg = load_with(extra, err);
     cr_assert_not_null(cfg, "%s", err);
-    queue *q = queue_open(cfg->store_path, err, sizeof(err));
+    queue *q = queue_open(cfg->store.path, err, sizeof(err));
     cr_assert_not_null(q, "%s", err);
     int64_t first = make_dead(q, "e1");
     make_dead(q, "e2");

@@ -102,14 +102,14 @@ Test(config, loads_every_section)
     cr_assert_eq(cfg->listeners[1].port, 9001);
     cr_assert_eq(cfg->threads, 3);
     cr_assert_eq(cfg->body_limit, 2048);
-    cr_assert_str_eq(cfg->store_path, "/var/lib/closehook/q.db");
-    cr_assert_str_eq(cfg->close_base_url, "http://127.0.0.1:9999");
-    cr_assert_eq(cfg->close_timeout_ms, 500);
-    cr_assert_eq(cfg->delivery_workers, 4);
-    cr_assert_eq(cfg->retry_initial_ms, 10);
-    cr_assert_eq(cfg->retry_max_ms, 20);
-    cr_assert_eq(cfg->max_age_s, 60);
-    cr_assert_eq(cfg->resolve_window_s, 600);
+    cr_assert_str_eq(cfg->store.path, "/var/lib/closehook/q.db");
+    cr_assert_str_eq(cfg->close.base_url, "http://127.0.0.1:9999");
+    cr_assert_eq(cfg->close.timeout_ms, 500);
+    cr_assert_eq(cfg->delivery.workers, 4);
+    cr_assert_eq(cfg->delivery.retry_initial_ms, 10);
+    cr_assert_eq(cfg->delivery.retry_max_ms, 20);
+    cr_assert_eq(cfg->delivery.max_age_s, 60);
+    cr_assert_eq(cfg->resolve.window_s, 600);
 
     cr_assert_eq(cfg->ncredentials, 2);
     const credential *close_cred = config_find_credential(cfg, "close");
@@ -157,14 +157,14 @@ Test(config, fills_defaults_for_omitted_keys)
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     cr_assert_eq(cfg->threads, cpus < 1 ? 1 : cpus > 256 ? 256 : cpus);
     cr_assert_eq(cfg->body_limit, 1048576);
-    cr_assert_str_eq(cfg->store_path, "closehook.db");
-    cr_assert_str_eq(cfg->close_base_url, "https://api.close.com");
-    cr_assert_eq(cfg->close_timeout_ms, 10000);
-    cr_assert_eq(cfg->delivery_workers, 2);
-    cr_assert_eq(cfg->retry_initial_ms, 1000);
-    cr_assert_eq(cfg->retry_max_ms, 300000);
-    cr_assert_eq(cfg->max_age_s, 259200);
-    cr_assert_eq(cfg->resolve_window_s, 7200);
+    cr_assert_str_eq(cfg->store.path, "closehook.db");
+    cr_assert_str_eq(cfg->close.base_url, "https://api.close.com");
+    cr_assert_eq(cfg->close.timeout_ms, 10000);
+    cr_assert_eq(cfg->delivery.workers, 2);
+    cr_assert_eq(cfg->delivery.retry_initial_ms, 1000);
+    cr_assert_eq(cfg->delivery.retry_max_ms, 300000);
+    cr_assert_eq(cfg->delivery.max_age_s, 259200);
+    cr_assert_eq(cfg->resolve.window_s, 7200);
     config_free(cfg);
 }
 
@@ -405,7 +405,7 @@ Test(config, no_secrets_mode_loads_without_any_secret)
                        "zoom", "zoom", "close") "]}");
     config *cfg = config_load_mode(f.path, CONFIG_LOAD_NO_SECRETS, NULL, err, ERR_LEN);
     cr_assert_not_null(cfg, "%s", err);
-    cr_assert_str_eq(cfg->store_path, "/tmp/x.db");
+    cr_assert_str_eq(cfg->store.path, "/tmp/x.db");
     config_free(cfg);
     /* try's load: its route's secret is still required */
     cfg = config_load_mode(f.path, CONFIG_LOAD_NO_SECRETS | CONFIG_LOAD_ALLOW_ABSENT, "zoom", err, ERR_LEN);
@@ -612,7 +612,7 @@ Test(config, example_config_loads)
     cr_assert_eq(cfg->nlisteners, 1);
     cr_assert_str_eq(cfg->listeners[0].host, "127.0.0.1");
     cr_assert_eq(cfg->listeners[0].port, 8080);
-    cr_assert_str_eq(cfg->store_path, "closehook.db");
+    cr_assert_str_eq(cfg->store.path, "closehook.db");
     cr_assert_eq(cfg->nroutes, 6);
     const route *zoom = config_find_route(cfg, "zoom", 4);
     const route *notetaker = config_find_route(cfg, "notetaker", 9);

@@ -113,13 +113,13 @@ static void fixture_open(fixture *f, const char *base_url)
     cr_assert_not_null(f->q, "%s", err);
     f->creds[0] = (credential){.name = "sales", .kind = CREDENTIAL_API_KEY, .secret = "key_live_1"};
     f->creds[1] = (credential){.name = "absent", .kind = CREDENTIAL_API_KEY, .secret = NULL};
-    f->cfg = (config){.close_base_url = (char *)base_url,
-                      .close_timeout_ms = 2000,
-                      .delivery_workers = 2,
-                      .retry_initial_ms = 10,
-                      .retry_max_ms = 50,
-                      .max_age_s = 3600,
-                      .resolve_window_s = 7200,
+    f->cfg = (config){.close.base_url = (char *)base_url,
+                      .close.timeout_ms = 2000,
+                      .delivery.workers = 2,
+                      .delivery.retry_initial_ms = 10,
+                      .delivery.retry_max_ms = 50,
+                      .delivery.max_age_s = 3600,
+                      .resolve.window_s = 7200,
                       .credentials = f->creds,
                       .ncredentials = 2};
 }
@@ -225,7 +225,7 @@ Test(delivery_worker, transient_past_max_age_gives_up)
 {
     fixture f;
     fixture_open(&f, "http://127.0.0.1:1"); /* connection refused: transient */
-    f.cfg.max_age_s = 0;
+    f.cfg.delivery.max_age_s = 0;
     char *p = payload_for("acti_x");
     submit(&f, "sales", p);
     usleep(5000); /* the row must be older than max_age (0 s) when it fails */

@@ -258,7 +258,7 @@ static void setup(void)
                                     .client_secret = CLIENT_SECRET,
                                     .token_url = E.token_url}};
     E.cfg = (config){
-        .close_base_url = E.base, .close_timeout_ms = 5000, .credentials = &E.cred, .ncredentials = 1};
+        .close.base_url = E.base, .close.timeout_ms = 5000, .credentials = &E.cred, .ncredentials = 1};
 }
 
 static void setup_capturing_stderr(void)
