@@ -12,6 +12,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 echo "== format check (clang-format, .clang-format)"
 clang-format --dry-run -Werror $(git ls-files '*.c' '*.h' 2>/dev/null || find src tests -name '*.[ch]')
 
+echo "== complexity check (pmccabe: no function in src/ over 60 lines or complexity 20)"
+bash scripts/check-complexity.sh
+
 echo "== build (gcc) and test"
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j"$jobs"
