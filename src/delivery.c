@@ -603,8 +603,15 @@ static int claim_row(worker *w, queue_row *row, int64_t *next_due)
     size_t n = 0;
     int all = credentials_below_cap(w, &n);
     /* out of memory: claim among all (the cap is fairness, not correctness) */
-    int got = all != 0 ? queue_claim(d->q, now_ms(), row, next_due)
-                       : queue_claim_among(d->q, now_ms(), w->among, n, row, next_due);
+    int got = 0;
+    if (all != 0)
+        got = queue_claim(d->q, now_ms(), row, next_due);
+    else if (n > 0)
+        got = queue_claim_among(d->q, now_ms(), w->among, n, row, next_due);
+    else { /* every credential at its cap: sleep until a row is settled */
+        memset(row, 0, sizeof(*row));
+        *next_due = -1;
+    }
     if (got == 1)
         w->busy_credential = strdup(row->credential); /* NULL (no memory): uncounted */
     pthread_mutex_unlock(&d->claim_lock);
