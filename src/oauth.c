@@ -218,10 +218,8 @@ static oauth_result refresh(oauth *o, token_state *st, char *err, size_t errlen)
     replace_token(&st->access_token, access);
     replace_token(&st->refresh_token, refresh_token);
     st->expires_at = expires_at;
-    char in[24];
-    snprintf(in, sizeof(in), "%" PRId64, expires_at ? expires_at - (int64_t)time(NULL) : (int64_t)-1);
-    log_write(LOG_INFO, "oauth: access token refreshed", "credential", st->cred->name, "expires_in_s", in,
-              NULL);
+    log_write(LOG_INFO, "oauth: access token refreshed", "credential", st->cred->name,
+              LOG_INT("expires_in_s", expires_at ? expires_at - (int64_t)time(NULL) : (int64_t)-1), NULL);
     return OAUTH_OK;
 }
 
