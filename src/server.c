@@ -26,10 +26,9 @@
 #include <h2o/multithread.h>
 
 #include "answer.h"
-#include "json.h"
+#include "intake.h"
 #include "listener.h"
 #include "log.h"
-#include "mapping.h"
 #include "metrics.h"
 #include "tls.h"
 
@@ -96,18 +95,14 @@ typedef struct pending_webhook {
     h2o_req_t *req;       /* NULL once the request was disposed */
     pending_token *token; /* in req->pool; NULL once disposed */
     atomic_size_t remaining;
-    size_t njobs;
-    queue_job *jobs;
-    char **payloads;
-    char **dedup_keys;
-    char **order_keys;
+    intake_batch batch; /* the jobs, moved out of intake's outcome */
 } pending_webhook;
 
 struct pending_token {
     pending_webhook *pending;
 };
 
-/* ---- the parts of a request a source reads ---- */
+/* ---- between h2o and intake ---- */
 
 static const char *lookup_header(void *ctx, const char *name, size_t *len)
 {
@@ -119,33 +114,55 @@ static const char *lookup_header(void *ctx, const char *name, size_t *len)
     return req->headers.entries[i].value.base;
 }
 
-/* application/json, any case, parameters (charset) allowed. */
-static int is_json_content_type(h2o_req_t *req)
+/* The request view intake decides on; borrows from req. */
+static intake_request request_view(h2o_req_t *req, const config *cfg)
 {
-    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
-    if (i < 0)
-        return 0;
-    h2o_iovec_t v = req->headers.entries[i].value;
-    static const char want[] = "application/json";
-    size_t n = sizeof(want) - 1;
-    if (v.len < n || strncasecmp(v.base, want, n) != 0)
-        return 0;
-    return v.len == n || v.base[n] == ';' || v.base[n] == ' ';
+    int has_query = req->query_at != SIZE_MAX;
+    return (intake_request){
+        .method = req->method.base,
+        .method_len = req->method.len,
+        .query = has_query ? req->path.base + req->query_at + 1 : NULL,
+        .query_len = has_query ? req->path.len - req->query_at - 1 : 0,
+        .header = lookup_header,
+        .header_ctx = req,
+        .body = req->entity.base ? req->entity.base : "",
+        .body_len = req->entity.base ? req->entity.len : 0,
+        .client = answer_client(req, cfg),
+        .request_id = answer_request_id(req).base,
+        .now = time(NULL),
+    };
+}
+
+/* Sends an outcome that is an answer (anything but INTAKE_SUBMIT). */
+static void answer_outcome(h2o_req_t *req, const intake_outcome *out)
+{
+    switch (out->kind) {
+    case INTAKE_ERROR:
+        answer_error(req, out->status, out->reason, out->error, out->detail);
+        break;
+    case INTAKE_UNAVAILABLE:
+        answer_unavailable(req, out->detail);
+        break;
+    case INTAKE_NOT_ALLOWED:
+        answer_method_not_allowed(req, out->allow);
+        break;
+    case INTAKE_STATUS:
+        answer_status(req, out->status, out->reason, out->state, out->key, out->key ? out->detail : NULL);
+        break;
+    case INTAKE_BODY:
+        answer_body(req, out->status, out->reason, out->content_type, out->body ? out->body : "",
+                    out->body_len);
+        break;
+    case INTAKE_SUBMIT:
+        break;
+    }
 }
 
 /* ---- the commit handoff ---- */
 
 static void pending_free(pending_webhook *p)
 {
-    for (size_t i = 0; i < p->njobs; i++) {
-        free(p->payloads[i]);
-        free(p->dedup_keys[i]);
-        free(p->order_keys[i]);
-    }
-    free(p->order_keys);
-    free(p->payloads);
-    free(p->dedup_keys);
-    free(p->jobs);
+    intake_batch_clear(&p->batch);
     free(p);
 }
 
@@ -167,38 +184,6 @@ static void on_job_done(queue_job *job)
         h2o_multithread_send_message(&p->thread->committed, &p->message);
 }
 
-static void answer_committed(pending_webhook *p)
-{
-    h2o_req_t *req = p->req;
-    const queue_job *first_queued = NULL, *first_duplicate = NULL;
-    for (size_t i = 0; i < p->njobs; i++) {
-        const queue_job *job = &p->jobs[i];
-        if (job->result == QUEUE_FAILED) {
-            log_write(LOG_ERROR, "store write failed", "route", job->route, "error", job->error, NULL);
-            answer_unavailable(req, "the webhook could not be stored; retry later");
-            return;
-        }
-        if (job->result == QUEUE_ACCEPTED && first_queued == NULL)
-            first_queued = job;
-        if (job->result == QUEUE_DUPLICATE && first_duplicate == NULL)
-            first_duplicate = job;
-    }
-    char id[32];
-    if (first_queued != NULL) {
-        snprintf(id, sizeof(id), "%lld", (long long)first_queued->id);
-        log_write(LOG_INFO, "queued", "route", first_queued->route, LOG_INT("id", first_queued->id),
-                  "request_id", answer_request_id(req).base, NULL);
-        metrics_inc("closehook_webhooks_total", METRIC_LABELS(first_queued->route, "queued"));
-        answer_status(req, 202, "Accepted", "queued", "id", id);
-    } else {
-        snprintf(id, sizeof(id), "%lld", (long long)first_duplicate->id);
-        log_write(LOG_INFO, "duplicate", "route", first_duplicate->route, LOG_INT("id", first_duplicate->id),
-                  "request_id", answer_request_id(req).base, NULL);
-        metrics_inc("closehook_webhooks_total", METRIC_LABELS(first_duplicate->route, "duplicate"));
-        answer_status(req, 200, "OK", "duplicate", "id", id);
-    }
-}
-
 /* Loop thread: webhooks whose commit finished. */
 static void on_committed(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
@@ -211,216 +196,53 @@ static void on_committed(h2o_multithread_receiver_t *receiver, h2o_linklist_t *m
         p->thread->waiting--;
         if (p->req != NULL) {
             p->token->pending = NULL; /* answered: the dispose must not touch p */
-            answer_committed(p);
+            intake_outcome out;
+            intake_settle(&p->batch, answer_request_id(p->req).base, &out);
+            answer_outcome(p->req, &out);
+            intake_outcome_clear(&out);
         }
         pending_free(p);
     }
 }
 
-/* Builds one queue job per mapped event and hands them to the writer. Returns 0
- * when the answer will come from on_committed, or an HTTP status to send now
- * (with *detail) when nothing was submitted. */
-static int submit_events(server_thread *thread, h2o_req_t *req, const route *rt, event_list *events,
-                         char *detail, size_t detail_len)
+/* Hands intake's jobs to the writer (taking them out of *batch); the answer
+ * comes from on_committed on this thread. */
+static void submit_batch(server_thread *thread, h2o_req_t *req, intake_batch *batch)
 {
     pending_webhook *p = calloc(1, sizeof(*p));
-    if (p == NULL)
-        return 503;
+    if (p == NULL) {
+        answer_unavailable(req, "out of memory");
+        return;
+    }
     p->thread = thread;
-    p->jobs = calloc(events->count, sizeof(*p->jobs));
-    p->payloads = calloc(events->count, sizeof(char *));
-    p->dedup_keys = calloc(events->count, sizeof(char *));
-    p->order_keys = calloc(events->count, sizeof(char *));
-    if (p->jobs == NULL || p->payloads == NULL || p->dedup_keys == NULL || p->order_keys == NULL) {
-        pending_free(p);
-        return 503;
-    }
-    const char *ignored_type = NULL;
-    for (size_t i = 0; i < events->count; i++) {
-        const meeting_event *ev = &events->items[i];
-        int rule = mapping_match(&rt->rules, ev);
-        if (rule < 0) {
-            ignored_type = ev->event_type;
-            continue;
-        }
-        close_update update;
-        if (mapping_build(&rt->rules, rule, ev, &update, detail, detail_len) != 0) {
-            pending_free(p);
-            return 400;
-        }
-        update.request_id = strdup(answer_request_id(req).base);
-        char *payload = update_serialize(&update);
-        char *order_key = update_order_key(&update);
-        update_clear(&update);
-        size_t n = p->njobs++;
-        p->payloads[n] = payload;
-        p->order_keys[n] = order_key;
-        if (payload == NULL) {
-            pending_free(p);
-            return 503;
-        }
-        /* Dedup keys are kept per route by the queue, so the sender's own ids
-         * cannot collide across routes. */
-        p->dedup_keys[n] = ev->dedup_key ? strdup(ev->dedup_key) : NULL;
-        queue_job *job = &p->jobs[n];
-        job->route = rt->name;
-        job->credential = rt->credential->name;
-        job->dedup_key = p->dedup_keys[n];
-        job->payload = payload;
-        job->order_key = order_key;
-        job->owner = p;
-        job->on_done = on_job_done;
-    }
-    if (p->njobs == 0) {
-        pending_free(p);
-        snprintf(detail, detail_len, "no rule matches event \"%s\"", ignored_type ? ignored_type : "");
-        return 200;
-    }
+    p->batch = *batch;
+    memset(batch, 0, sizeof(*batch));
     p->req = req;
     p->token = h2o_mem_alloc_shared(&req->pool, sizeof(pending_token), on_token_dispose);
     p->token->pending = p;
-    atomic_store(&p->remaining, p->njobs);
+    atomic_store(&p->remaining, p->batch.njobs);
     thread->waiting++;
     /* p stays alive until on_committed runs on this very thread, which cannot
      * happen before this function returns to the loop. */
-    for (size_t i = 0; i < p->njobs; i++)
-        queue_submit(thread->srv->q, &p->jobs[i]);
-    return 0;
+    for (size_t i = 0; i < p->batch.njobs; i++) {
+        p->batch.jobs[i].owner = p;
+        p->batch.jobs[i].on_done = on_job_done;
+        queue_submit(thread->srv->q, &p->batch.jobs[i]);
+    }
 }
 
-/* A coarse, bounded reason for the verification-failure metric; the detail
- * itself (logged) says exactly what was wrong. */
-static const char *failure_reason(const char *detail)
-{
-    if (strstr(detail, "missing") != NULL)
-        return "missing_credential";
-    if (strstr(detail, "timestamp") != NULL || strstr(detail, "tolerance") != NULL)
-        return "timestamp";
-    if (strstr(detail, "mismatch") != NULL)
-        return "mismatch";
-    return "malformed";
-}
-
-/* The checks that need no body: method, allow-list, backpressure, size and
- * content type. 1 when the request was answered (refused), 0 to go on. */
-static int hook_refused_early(server_thread *thread, h2o_req_t *req, const route *rt, size_t body_len)
-{
-    server *srv = thread->srv;
-    const source *src = rt->source;
-    if (!h2o_memis(req->method.base, req->method.len, H2O_STRLIT("POST"))) {
-        answer_method_not_allowed(req, "POST");
-        return 1;
-    }
-    if (rt->allow_ips.count > 0) {
-        netaddr client = answer_client(req, current_config(srv));
-        if (!netaddr_list_contains(&rt->allow_ips, &client)) {
-            char text[64];
-            netaddr_format(&client, text, sizeof(text));
-            log_write(LOG_WARN, "client not in the route's allow_ips", "route", rt->name, "client", text,
-                      NULL);
-            answer_error(req, 403, "Forbidden", "forbidden", "this client address may not use this route");
-            return 1;
-        }
-    }
-    /* Backpressure: past the high-water mark, a 503 with Retry-After is
-     * honest; accepting what we may never deliver in time is not. */
-    if (queue_undelivered(srv->q) >= current_config(srv)->store.max_pending) {
-        metrics_inc("closehook_webhooks_total", METRIC_LABELS(rt->name, "refused_backlog"));
-        answer_unavailable(req, "the delivery backlog is over store.max_pending; retry later");
-        return 1;
-    }
-    if (body_len > current_config(srv)->body_limit) {
-        answer_error(req, 413, "Payload Too Large", "payload_too_large", "body exceeds body_limit");
-        return 1;
-    }
-    if (body_len > 0 && !src->body_is_json) {
-        answer_error(req, 415, "Unsupported Media Type", "unsupported_media_type",
-                     "this route's sender sends no body");
-        return 1;
-    }
-    if (body_len > 0 && !is_json_content_type(req)) {
-        answer_error(req, 415, "Unsupported Media Type", "unsupported_media_type",
-                     "Content-Type must be application/json");
-        return 1;
-    }
-    return 0;
-}
-
-static void refuse_unverified(h2o_req_t *req, const route *rt, const char *detail)
-{
-    log_write(LOG_WARN, "verification failed", "route", rt->name, "detail", detail, "request_id",
-              answer_request_id(req).base, NULL);
-    metrics_inc("closehook_verification_failures_total", METRIC_LABELS(rt->name, failure_reason(detail)));
-    answer_error(req, 401, "Unauthorized", "unauthorized", detail);
-}
-
-/* A verified, parsed body: the sender's events through the rules to the queue. */
-static void accept_events(server_thread *thread, h2o_req_t *req, const route *rt, const source_request *sreq,
-                          yajl_val tree)
-{
-    const source *src = rt->source;
-    char detail[256] = "";
-    event_list events = {0};
-    if (src->parse(src, sreq, tree, &events, detail, sizeof(detail)) != 0) {
-        answer_error(req, 400, "Bad Request", "bad_request", detail);
-    } else {
-        int status = submit_events(thread, req, rt, &events, detail, sizeof(detail));
-        if (status == 200) {
-            log_write(LOG_INFO, "ignored", "route", rt->name, "reason", detail, NULL);
-            metrics_inc("closehook_webhooks_total", METRIC_LABELS(rt->name, "ignored"));
-            answer_status(req, 200, "OK", "ignored", "reason", detail);
-        } else if (status == 400) {
-            answer_error(req, 400, "Bad Request", "bad_request", detail);
-        } else if (status == 503) {
-            answer_unavailable(req, "out of memory");
-        }
-    }
-    event_list_free(&events);
-}
-
-/* A sender that signs the raw body is verified before the body is parsed, so
- * unauthenticated bytes reach nothing but the signature check; Graph's
- * clientState sits inside the body, so its route parses first (json_parse is
- * bounded for exactly such input). */
+/* POST /hooks/<route>: intake decides, this side answers or submits. */
 static int handle_hook(server_thread *thread, h2o_req_t *req, const route *rt)
 {
-    const source *src = rt->source;
-    const char *body = req->entity.base ? req->entity.base : "";
-    size_t body_len = req->entity.base ? req->entity.len : 0;
-    if (hook_refused_early(thread, req, rt, body_len))
-        return 0;
-    source_request sreq = {
-        .body = body,
-        .body_len = body_len,
-        .query = req->query_at != SIZE_MAX ? req->path.base + req->query_at + 1 : NULL,
-        .query_len = req->query_at != SIZE_MAX ? req->path.len - req->query_at - 1 : 0,
-        .header = lookup_header,
-        .header_ctx = req,
-        .now = time(NULL),
-    };
-    char detail[256] = "";
-    if (!src->verify_needs_tree && src->verify(src, &sreq, NULL, detail, sizeof(detail)) != 0) {
-        refuse_unverified(req, rt, detail);
-        return 0;
-    }
-    yajl_val tree = NULL;
-    if (body_len > 0 && src->body_is_json &&
-        (tree = json_parse(body, body_len, detail, sizeof(detail))) == NULL) {
-        answer_error(req, 400, "Bad Request", "bad_request", detail);
-        return 0;
-    }
-    source_answer ans = {0};
-    if (src->handshake(src, &sreq, tree, &ans)) {
-        answer_body(req, ans.status, ans.status == 200 ? "OK" : "Error", ans.content_type,
-                    ans.body ? ans.body : "", ans.body ? ans.body_len : 0);
-        log_write(LOG_INFO, "handshake answered", "route", rt->name, NULL);
-        free(ans.body);
-    } else if (src->verify_needs_tree && src->verify(src, &sreq, tree, detail, sizeof(detail)) != 0) {
-        refuse_unverified(req, rt, detail);
-    } else {
-        accept_events(thread, req, rt, &sreq, tree);
-    }
-    yajl_tree_free(tree);
+    const config *cfg = current_config(thread->srv);
+    intake_request view = request_view(req, cfg);
+    intake_outcome out;
+    intake_handle(cfg, thread->srv->q, rt, &view, &out);
+    if (out.kind == INTAKE_SUBMIT)
+        submit_batch(thread, req, &out.batch);
+    else
+        answer_outcome(req, &out);
+    intake_outcome_clear(&out);
     return 0;
 }
 

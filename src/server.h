@@ -2,8 +2,9 @@
  *
  * One event loop per thread. Each listener is bound once (no SO_REUSEPORT: a
  * second daemon on the port fails at server_create) and every loop accepts on
- * its own dup() of it (listener.h). POST /hooks/<route> runs the route's source (source.h), mapping and
- * queue; the 202 is sent from the loop thread only after the queue's writer has
+ * its own dup() of it (listener.h). POST /hooks/<route> is decided by intake
+ * (intake.h: checks, source, mapping, the jobs); the server submits the jobs
+ * and sends the 202 from the loop thread only after the queue's writer has
  * committed the row. GET /healthz (process alive), GET /readyz (503 once
  * stopping). Every answer has a Content-Length so keep-alive holds.
  * Called from the main thread; server_run blocks until server_stop. */
