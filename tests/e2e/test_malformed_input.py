@@ -55,7 +55,10 @@ class MalformedInput(E2ETestCase):
         """A client that asks for HTTP/2 (h2c upgrade): answered over HTTP/1.1."""
         headers = zoom_headers(ZOOM_SECRET, body)
         args = [a for k, v in headers.items() for a in ("-H", f"{k}: {v}")]
-        proc = subprocess.run(["curl", "-sS", "--http2", "-H", "Content-Type: application/json", *args,
+        # Expect: 100-continue: curl waits for the answer to the headers (the
+        # 413) instead of writing a body into a connection h2o is closing.
+        proc = subprocess.run(["curl", "-sS", "--http2", "-H", "Content-Type: application/json",
+                               "-H", "Expect: 100-continue", *args,
                                "--data-binary", "@-", "-w", "\n%{http_code}",
                                f"http://127.0.0.1:{self.d.port}/hooks/zoom"],
                               input=body, capture_output=True, timeout=30)

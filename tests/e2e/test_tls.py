@@ -116,13 +116,21 @@ class Tls(E2ETestCase):
             f.write(b'{"padding": "' + b"x" * (16 * limit) + b'"}')
         tls_url = f"https://127.0.0.1:{self.tls_port}/hooks/zoom"
         plain_url = f"http://127.0.0.1:{d.port}/hooks/zoom"
+        # A chunked body is refused once it passes the limit, and h2o closes the
+        # connection after its answer: a client still writing then gets EPIPE and
+        # may never read the 413. So the chunked body is only a little over the
+        # limit, all of it written before the answer.
+        near = os.path.join(self.tmp, "near.json")
+        with open(near, "wb") as f:
+            f.write(b'{"padding": "' + b"x" * (limit + 4096) + b'"}')
         # curl sends content-length from the file, or the body chunked when asked.
-        cases = (("h2 over TLS, content-length", tls_url, ("--http2",)),
-                 ("h2 over TLS, chunked", tls_url, ("--http2", "-H", "Transfer-Encoding: chunked")),
-                 ("h2c upgrade on the plain listener", plain_url, ("--http2",)))
-        for label, url, extra in cases:
+        cases = (("h2 over TLS, content-length", tls_url, big, ("--http2",)),
+                 ("h2 over TLS, chunked", tls_url, near,
+                  ("--http2", "-H", "Transfer-Encoding: chunked", "-H", "Expect:")),
+                 ("h2c upgrade on the plain listener", plain_url, big, ("--http2",)))
+        for label, url, payload, extra in cases:
             with self.subTest(label):
-                rc, version, code, body, err = self.curl(url, big, *extra)
+                rc, version, code, body, err = self.curl(url, payload, *extra)
                 self.assertEqual((rc, version, code), (0, "1.1", 413), err + body.decode(errors="replace"))
                 self.assertEqual(json.loads(body), {"error": "payload_too_large", "detail": "body exceeds body_limit"})
         # the daemon is up, and a webhook under the limit still goes through
