@@ -2,6 +2,7 @@
  * a render of this table and no module formats exposition text itself. */
 #include "metrics.h"
 
+#include "grow.h"
 #include "log.h"
 
 #include <math.h>
@@ -137,14 +138,10 @@ static series *find_series(int fi, const char *const *labels)
     for (size_t i = 0; i < st->count; i++)
         if (strcmp(st->items[i].key, key) == 0)
             return &st->items[i];
-    if (st->count == st->cap) {
-        size_t cap = st->cap ? st->cap * 2 : 8;
-        series *grown = realloc(st->items, cap * sizeof(*grown));
-        if (grown == NULL)
-            return NULL;
-        st->items = grown;
-        st->cap = cap;
-    }
+    series *grown = grow_for_one_more(st->items, &st->cap, st->count, sizeof(*grown), 8);
+    if (grown == NULL)
+        return NULL;
+    st->items = grown;
     series *s = &st->items[st->count];
     memset(s, 0, sizeof(*s));
     s->key = strdup(key);

@@ -321,24 +321,41 @@ static void publish_pause(const char *cred, double value)
         metrics_set("closehook_credential_pause_seconds", value, METRIC_LABELS(cred));
 }
 
-double rate_limit_acquire(rate_limit *rl, const char *cred, rate_limit_group g, double now, double max_wait_s)
+/* One decision on one credential's bucket, made under the lock: the wait it
+ * answers; limit is the caller's max (or min) wait. */
+typedef double (*bucket_step)(bucket *b, double now, double limit);
+
+/* Runs step on the bucket of cred and g. Without memory for a bucket the
+ * answer is 0: the request goes, and Close's 429 remains the guard. publish:
+ * the pause gauge is brought up to date too. */
+static double on_bucket(rate_limit *rl, const char *cred, rate_limit_group g, double now, double limit,
+                        bucket_step step, int publish)
 {
     pthread_mutex_lock(&rl->lock);
     bucket *b = find_bucket(rl, cred, g, 1);
-    double wait = 0;
-    if (b != NULL) { /* out of memory: let the request go; Close's 429 remains the guard */
-        double slot = next_free_slot(b, now);
-        wait = slot - now;
-        if (wait <= max_wait_s) {
-            double gap = interval_after(b, slot);
-            spend(b, slot);
-            b->next_slot = slot + gap;
-        }
-    }
-    double shown = pause_to_publish(rl, cred, now);
+    double wait = b != NULL ? step(b, now, limit) : 0;
+    double shown = publish ? pause_to_publish(rl, cred, now) : 0;
     pthread_mutex_unlock(&rl->lock);
-    publish_pause(cred, shown);
+    if (publish)
+        publish_pause(cred, shown);
     return wait;
+}
+
+static double acquire_step(bucket *b, double now, double max_wait_s)
+{
+    double slot = next_free_slot(b, now);
+    double wait = slot - now;
+    if (wait <= max_wait_s) {
+        double gap = interval_after(b, slot);
+        spend(b, slot);
+        b->next_slot = slot + gap;
+    }
+    return wait;
+}
+
+double rate_limit_acquire(rate_limit *rl, const char *cred, rate_limit_group g, double now, double max_wait_s)
+{
+    return on_bucket(rl, cred, g, now, max_wait_s, acquire_step, 1);
 }
 
 void rate_limit_observe(rate_limit *rl, const char *cred, rate_limit_group g, double now, long status,
@@ -361,37 +378,32 @@ void rate_limit_observe(rate_limit *rl, const char *cred, rate_limit_group g, do
     publish_pause(cred, shown);
 }
 
+static double book_step(bucket *b, double now, double min_wait_s)
+{
+    double slot = next_free_slot(b, now);
+    if (slot - now <= min_wait_s)
+        return 0;
+    b->next_slot = slot + interval_after(b, slot);
+    return slot - now;
+}
+
 double rate_limit_book(rate_limit *rl, const char *cred, rate_limit_group g, double now, double min_wait_s)
 {
-    pthread_mutex_lock(&rl->lock);
-    bucket *b = find_bucket(rl, cred, g, 1);
-    double wait = 0;
-    if (b != NULL) {
-        double slot = next_free_slot(b, now);
-        if (slot - now > min_wait_s) {
-            wait = slot - now;
-            b->next_slot = slot + interval_after(b, slot);
-        }
-    }
-    pthread_mutex_unlock(&rl->lock);
+    return on_bucket(rl, cred, g, now, min_wait_s, book_step, 0);
+}
+
+static double redeem_step(bucket *b, double now, double max_wait_s)
+{
+    double slot = earliest_start(b, now);
+    double wait = slot - now;
+    if (wait <= max_wait_s)
+        spend(b, slot);
     return wait;
 }
 
 double rate_limit_redeem(rate_limit *rl, const char *cred, rate_limit_group g, double now, double max_wait_s)
 {
-    pthread_mutex_lock(&rl->lock);
-    bucket *b = find_bucket(rl, cred, g, 1);
-    double wait = 0;
-    if (b != NULL) {
-        double slot = earliest_start(b, now);
-        wait = slot - now;
-        if (wait <= max_wait_s)
-            spend(b, slot);
-    }
-    double shown = pause_to_publish(rl, cred, now);
-    pthread_mutex_unlock(&rl->lock);
-    publish_pause(cred, shown);
-    return wait;
+    return on_bucket(rl, cred, g, now, max_wait_s, redeem_step, 1);
 }
 
 double rate_limit_wait(rate_limit *rl, const char *cred, rate_limit_group g, double now)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "json.h"
 
 struct redactor {
@@ -56,14 +57,10 @@ static int push(redactor *r, const char *s, size_t len, size_t min)
     for (size_t i = 0; i < r->n; i++)
         if (strlen(r->spellings[i]) == len && memcmp(r->spellings[i], s, len) == 0)
             return 0;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 16;
-        char **grown = realloc(r->spellings, cap * sizeof(*grown));
-        if (grown == NULL)
-            return fail(r);
-        r->spellings = grown;
-        r->cap = cap;
-    }
+    char **grown = grow_for_one_more(r->spellings, &r->cap, r->n, sizeof(*grown), 16);
+    if (grown == NULL)
+        return fail(r);
+    r->spellings = grown;
     char *copy = strndup(s, len);
     if (copy == NULL)
         return fail(r);

@@ -427,28 +427,32 @@ static resolve_result judge(lookup *l, const candidates *c, int more, const char
 
 /* ---- step b: Meeting Search ---- */
 
+/* "k1=v1&k2=v2" then tail, both values URL-escaped; NULL when out of memory. */
+static char *pair_query(close_client *c, const char *k1, const char *v1, const char *k2, const char *v2,
+                        const char *tail)
+{
+    char *e1 = close_client_escape(c, v1), *e2 = close_client_escape(c, v2), *q = NULL;
+    if (e1 != NULL && e2 != NULL && asprintf(&q, "%s=%s&%s=%s%s", k1, e1, k2, e2, tail) < 0)
+        q = NULL;
+    free(e1);
+    free(e2);
+    return q;
+}
+
 static char *search_query(lookup *l)
 {
     const lookup_keys *k = l->k;
-    char *id = close_client_escape(l->c, k->calendar_event_id);
-    char *type = close_client_escape(l->c, k->calendar_type);
-    char range[128] = "", from[32], to[32];
+    char range[128] = "", from[32], to[32], tail[256];
     if (l->start != (time_t)-1) {
         /* RFC 3339 "Z" times need no escaping */
         format_time(l->start - l->o->window_s, from, sizeof(from));
         format_time(l->start + l->o->window_s, to, sizeof(to));
         snprintf(range, sizeof(range), "&starts_at__gte=%s&starts_at__lt=%s", from, to);
     }
-    char *q = NULL;
-    if (id != NULL && type != NULL &&
-        asprintf(&q,
-                 "provider_calendar_event_id=%s&provider_calendar_type=%s%s&_limit=%d"
-                 "&_fields=id,starts_at,provider_calendar_event_id",
-                 id, type, range, RESOLVE_MAX_LISTED) < 0)
-        q = NULL;
-    free(id);
-    free(type);
-    return q;
+    snprintf(tail, sizeof(tail), "%s&_limit=%d&_fields=id,starts_at,provider_calendar_event_id", range,
+             RESOLVE_MAX_LISTED);
+    return pair_query(l->c, "provider_calendar_event_id", k->calendar_event_id, "provider_calendar_type",
+                      k->calendar_type, tail);
 }
 
 /* Close filters on the event id; we check again, so a server (or a future
@@ -502,17 +506,11 @@ typedef struct window_scan {
 
 static char *page_query(close_client *c, const window_scan *s, size_t skip)
 {
-    char *from = close_client_escape(c, s->from), *to = close_client_escape(c, s->to);
-    char *q = NULL;
-    if (from != NULL && to != NULL &&
-        asprintf(&q,
-                 "activity_at__gte=%s&activity_at__lte=%s&_limit=%d&_skip=%zu"
-                 "&_fields=id,starts_at,calendar_event_uids,conference_links,attendees",
-                 from, to, RESOLVE_PAGE_SIZE, skip) < 0)
-        q = NULL;
-    free(from);
-    free(to);
-    return q;
+    char tail[160];
+    snprintf(tail, sizeof(tail),
+             "&_limit=%d&_skip=%zu&_fields=id,starts_at,calendar_event_uids,conference_links,attendees",
+             RESOLVE_PAGE_SIZE, skip);
+    return pair_query(c, "activity_at__gte", s->from, "activity_at__lte", s->to, tail);
 }
 
 static void scan_meeting(lookup *l, window_scan *s, yajl_val m)

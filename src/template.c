@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "json.h"
 
 /* A guard against a template multiplying an untrusted array (a section nested
@@ -140,14 +141,10 @@ int template_escape_html(const char *s, size_t len, char **buf, size_t *buf_len,
 
 static tmpl_token *add_token(compiled *c, tok_kind kind, size_t offset)
 {
-    if (c->count == c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 16;
-        tmpl_token *grown = realloc(c->toks, cap * sizeof(*grown));
-        if (grown == NULL)
-            return NULL;
-        c->toks = grown;
-        c->cap = cap;
-    }
+    tmpl_token *grown = grow_for_one_more(c->toks, &c->cap, c->count, sizeof(*grown), 16);
+    if (grown == NULL)
+        return NULL;
+    c->toks = grown;
     tmpl_token *t = &c->toks[c->count++];
     memset(t, 0, sizeof(*t));
     t->kind = kind;
