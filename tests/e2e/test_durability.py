@@ -3,6 +3,8 @@ reaches Close even if the process is killed (SIGKILL) or stopped (SIGTERM)
 before delivering it. Here no PUT ever succeeds before the stop, so the update
 must arrive exactly once after the restart."""
 
+import time
+
 import harness
 from harness import E2ETestCase, MEETING_PATH
 
@@ -12,6 +14,8 @@ NOSHOW_BODY = {"outcome_id": "outcome_noshow",
                "user_note_html": "<p>Prospect did not join. Sent reschedule link &lt;2 min&gt; after start.</p>"}
 # The fake's handler threads finish quickly once released; this only bounds a hang.
 FAKE_DRAIN_TIMEOUT_S = 5.0
+# Several of the fake's 50 ms accept polls with no new request.
+QUIET_S = 0.5
 
 
 class Durability(E2ETestCase):
@@ -19,6 +23,16 @@ class Durability(E2ETestCase):
         """Waits until the fake has answered everything the dead daemon sent, then heals it,
         so no success can be recorded for a request nobody read the answer to."""
         self.fake.release_puts()
+        self.assertTrue(self.fake.wait_for(lambda f: f.inflight() == 0, FAKE_DRAIN_TIMEOUT_S))
+        # A request the dead daemon wrote just before the kill may still sit in
+        # the fake's accept queue (it polls every 50 ms): wait until no request
+        # has come in for a while, or it would be answered 200 after the heal.
+        quiet_since, seen = time.monotonic(), len(self.fake.requests())
+        while time.monotonic() - quiet_since < QUIET_S:
+            time.sleep(0.05)
+            now_seen = len(self.fake.requests())
+            if now_seen != seen or self.fake.inflight():
+                quiet_since, seen = time.monotonic(), now_seen
         self.assertTrue(self.fake.wait_for(lambda f: f.inflight() == 0, FAKE_DRAIN_TIMEOUT_S))
         self.assertEqual(self.fake.successful_puts(), [], "a PUT succeeded before the stop")
         self.fake.set_put_status(None)
