@@ -301,6 +301,19 @@ def request(port, method, path, body=None, headers=None, timeout=10):
         conn.close()
 
 
+def raw_exchange(port, data):
+    """Sends bytes as they are over a bare socket (for framing http.client will
+    not produce: absolute-form targets, hand-made chunks) and reads until the
+    daemon closes; returns (status, JSON body)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    head, _, payload = reply.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(payload)
+
+
 def post(port, path, body, headers=None, content_type="application/json"):
     hdrs = dict(headers or {})
     if content_type is not None:

@@ -4,7 +4,6 @@ the health endpoints answer."""
 
 import http.client
 import json
-import socket
 import time
 
 import harness
@@ -52,13 +51,7 @@ class HttpErrors(E2ETestCase):
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
         data = (f"{request_line}\r\nHost: 127.0.0.1:{self.d.port}\r\nContent-Type: application/json\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n{head}\r\n").encode() + body
-        with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as s:
-            s.sendall(data)
-            reply = b""
-            while chunk := s.recv(65536):
-                reply += chunk
-        head, _, payload = reply.partition(b"\r\n\r\n")
-        return int(head.split()[1]), json.loads(payload)
+        return harness.raw_exchange(self.d.port, data)
 
     def test_absolute_form_target_reaches_the_route(self):
         """RFC 9112 3.2.2: servers accept the absolute-form target."""

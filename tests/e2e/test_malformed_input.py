@@ -4,7 +4,6 @@ Every refusal is JSON with "error", nothing refused reaches Close, and the
 daemon answers the next row (it is the same process for the whole table)."""
 
 import json
-import socket
 import subprocess
 import time
 
@@ -37,14 +36,7 @@ class MalformedInput(E2ETestCase):
             data += b"0\r\n\r\n"
         else:
             data = head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
-        with socket.create_connection(("127.0.0.1", self.d.port), timeout=10) as s:
-            s.sendall(data)
-            reply = b""
-            while chunk := s.recv(65536):
-                reply += chunk
-        status_line, _, rest = reply.partition(b"\r\n")
-        payload = rest.partition(b"\r\n\r\n")[2]
-        return int(status_line.split()[1]), json.loads(payload)
+        return harness.raw_exchange(self.d.port, data)
 
     def signed(self, body, target="/hooks/zoom", chunked=False):
         headers = zoom_headers(ZOOM_SECRET, body)
